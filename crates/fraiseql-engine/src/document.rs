@@ -1,0 +1,716 @@
+//! GraphQL documents: parsed and validated once (cold path), then bound to a subscription's
+//! variables into a [`ShapePlan`] that the hot path follows for every event.
+//!
+//! Parsing and the schema-independent validation rules come from `apollo-compiler`. Without a
+//! schema, type conditions are matched against the value's `__typename`; the schema issue
+//! replaces that with exact type information.
+
+use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use apollo_compiler::ast::{self, Definition, OperationType, Selection};
+use apollo_compiler::parser::{LineColumn, SourceMap};
+use apollo_compiler::Node;
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+use crate::error::{EngineError, EngineResult, GraphQLError, Location};
+
+/// Nested selections deeper than this are refused (it also bounds the recursion of shaping).
+pub const MAX_SELECTION_DEPTH: usize = 64;
+
+/// A `@skip`/`@include` condition.
+#[derive(Debug, Clone, PartialEq)]
+enum Condition {
+    Skip(BoolArgument),
+    Include(BoolArgument),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum BoolArgument {
+    Literal(bool),
+    Variable(String),
+}
+
+/// The document's selection, independent of variables, fragments inlined.
+#[derive(Debug, Clone)]
+enum RawSelection {
+    Field(RawField),
+    Fragment { type_condition: Option<Arc<str>>, conditions: Vec<Condition>, selections: Vec<RawSelection> },
+}
+
+#[derive(Debug, Clone)]
+struct RawField {
+    response_key: Arc<str>,
+    name: Arc<str>,
+    conditions: Vec<Condition>,
+    selections: Vec<RawSelection>,
+    has_selection_set: bool,
+}
+
+#[derive(Debug, Clone)]
+struct VariableDefinition {
+    name: String,
+    type_text: String,
+    non_null: bool,
+    default: Option<Value>,
+}
+
+/// One subscription operation of a document, validated and ready to bind.
+#[derive(Debug)]
+pub struct CompiledOperation {
+    /// Unique per compilation; groups of identical subscriptions are keyed by it.
+    pub id: u64,
+    pub operation_name: Option<String>,
+    /// The name of the subscription's single root field (its default channel).
+    pub root_field: Arc<str>,
+    variables: Vec<VariableDefinition>,
+    root: RawField,
+}
+
+/// What a subscription's events are shaped by: the operation with its variables applied.
+#[derive(Debug)]
+pub struct ShapePlan {
+    pub root_field: Arc<str>,
+    /// `{"data":{"<root response key>":` pre-rendered.
+    pub(crate) data_head: Box<[u8]>,
+    pub(crate) root_selection: Option<ObjectPlan>,
+}
+
+/// The fields to write for an object value, per runtime type when fragments have type conditions.
+#[derive(Debug)]
+pub(crate) struct ObjectPlan {
+    /// Used when the value's `__typename` names none of `by_type` (unconditional fields only).
+    pub(crate) other: Vec<FieldShape>,
+    /// Used when the value carries no `__typename` (every fragment applies).
+    pub(crate) untyped: Vec<FieldShape>,
+    pub(crate) by_type: Vec<(Arc<str>, Vec<FieldShape>)>,
+}
+
+#[derive(Debug)]
+pub(crate) struct FieldShape {
+    /// `"<response key>":` pre-rendered.
+    pub(crate) key_json: Box<[u8]>,
+    pub(crate) name: Arc<str>,
+    pub(crate) selection: Option<ObjectPlan>,
+}
+
+const BUILT_IN_DIRECTIVE_ERRORS: [&str; 2] =
+    ["cannot find directive `@skip` in this document", "cannot find directive `@include` in this document"];
+
+static NEXT_OPERATION_ID: AtomicU64 = AtomicU64::new(1);
+
+impl CompiledOperation {
+    /// Parses and validates `query` and selects its subscription operation.
+    pub fn compile(query: &str, operation_name: Option<&str>) -> EngineResult<Self> {
+        let document = match ast::Document::parse(query, "subscription.graphql") {
+            Ok(document) => document,
+            Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
+        };
+        if let Err(errors) = document.validate_standalone_executable() {
+            // Without a schema the built-in directives are unknown to the validator.
+            let errors: Vec<GraphQLError> = diagnostics(&errors)
+                .into_iter()
+                .filter(|error| !BUILT_IN_DIRECTIVE_ERRORS.contains(&error.message.as_str()))
+                .collect();
+            if !errors.is_empty() {
+                return Err(EngineError::Document(errors));
+            }
+        }
+        let operation = select_operation(&document, operation_name)?;
+        check_variable_usage(&document, operation)?;
+        if operation.operation_type != OperationType::Subscription {
+            let kind = match operation.operation_type {
+                OperationType::Query => "query",
+                OperationType::Mutation => "mutation",
+                OperationType::Subscription => "subscription",
+            };
+            return Err(EngineError::Document(vec![located(
+                format!("Operation is a {kind}, not a subscription."),
+                operation.line_column_range(&document.sources),
+            )]));
+        }
+        let fragments: Vec<&Node<ast::FragmentDefinition>> = document
+            .definitions
+            .iter()
+            .filter_map(|definition| match definition {
+                Definition::FragmentDefinition(fragment) => Some(fragment),
+                _ => None,
+            })
+            .collect();
+        let context = CompileContext { fragments: &fragments, sources: &document.sources };
+        let mut root_selections = context.selections(&operation.selection_set, 0)?;
+        let root = single_root_field(&mut root_selections, operation, &document.sources)?;
+        let variables = operation
+            .variables
+            .iter()
+            .map(|definition| VariableDefinition {
+                name: definition.name.to_string(),
+                type_text: definition.ty.to_string(),
+                non_null: definition.ty.is_non_null(),
+                default: definition.default_value.as_ref().map(|value| const_value(value)),
+            })
+            .collect();
+        Ok(Self {
+            id: NEXT_OPERATION_ID.fetch_add(1, Ordering::Relaxed),
+            operation_name: operation.name.as_ref().map(ToString::to_string),
+            root_field: root.name.clone(),
+            variables,
+            root,
+        })
+    }
+
+    /// Applies defaults to `variables` and checks that required ones are given.
+    pub fn coerce_variables(&self, variables: &Map<String, Value>) -> EngineResult<Map<String, Value>> {
+        let mut coerced = Map::new();
+        let mut errors = Vec::new();
+        for definition in &self.variables {
+            match variables.get(&definition.name) {
+                Some(Value::Null) | None if definition.default.is_none() && definition.non_null => {
+                    errors.push(GraphQLError::new(format!(
+                        "Variable \"${}\" of required type \"{}\" was not provided.",
+                        definition.name, definition.type_text
+                    )));
+                }
+                Some(value) => {
+                    coerced.insert(definition.name.clone(), value.clone());
+                }
+                None => {
+                    if let Some(default) = &definition.default {
+                        coerced.insert(definition.name.clone(), default.clone());
+                    }
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(coerced)
+        } else {
+            Err(EngineError::Document(errors))
+        }
+    }
+
+    /// Evaluates `@skip`/`@include`, merges fields by response key and builds the shaping plan.
+    pub fn bind(&self, variables: &Map<String, Value>) -> EngineResult<ShapePlan> {
+        let binder = Binder { variables };
+        let root_selection = if self.root.has_selection_set {
+            Some(binder.object_plan(&self.root.selections)?)
+        } else {
+            None
+        };
+        let mut data_head = b"{\"data\":{".to_vec();
+        data_head.extend_from_slice(&json_key(&self.root.response_key));
+        Ok(ShapePlan { root_field: self.root.name.clone(), data_head: data_head.into(), root_selection })
+    }
+}
+
+fn select_operation<'d>(
+    document: &'d ast::Document,
+    operation_name: Option<&str>,
+) -> EngineResult<&'d Node<ast::OperationDefinition>> {
+    let mut operations = document.definitions.iter().filter_map(|definition| match definition {
+        Definition::OperationDefinition(operation) => Some(operation),
+        _ => None,
+    });
+    match operation_name {
+        Some(name) => operations
+            .find(|operation| operation.name.as_ref().is_some_and(|own| own.as_str() == name))
+            .ok_or_else(|| EngineError::Document(vec![GraphQLError::new(format!("Unknown operation named \"{name}\"."))])),
+        None => {
+            let first = operations.next();
+            match (first, operations.next()) {
+                (Some(operation), None) => Ok(operation),
+                (None, _) => Err(EngineError::Document(vec![GraphQLError::new("Must provide an operation.")])),
+                (Some(_), Some(_)) => Err(EngineError::Document(vec![GraphQLError::new(
+                    "Must provide operation name if query contains multiple operations.",
+                )])),
+            }
+        }
+    }
+}
+
+/// The specification's NoUndefinedVariables rule for one operation (fragments it spreads
+/// included), which apollo-compiler's schema-less validation does not check.
+fn check_variable_usage(document: &ast::Document, operation: &Node<ast::OperationDefinition>) -> EngineResult<()> {
+    let mut used = Vec::new();
+    let mut visited_fragments = Vec::new();
+    collect_variable_uses(document, &operation.directives, &operation.selection_set, &mut used, &mut visited_fragments);
+    let defined: Vec<&str> = operation.variables.iter().map(|variable| variable.name.as_str()).collect();
+    let mut errors = Vec::new();
+    let mut reported = Vec::new();
+    for name in &used {
+        if !defined.contains(&name.as_str()) && !reported.contains(name) {
+            reported.push(name.clone());
+            errors.push(located(format!("Variable \"${name}\" is not defined."), operation.line_column_range(&document.sources)));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(EngineError::Document(errors))
+    }
+}
+
+fn collect_variable_uses(
+    document: &ast::Document,
+    directives: &ast::DirectiveList,
+    selections: &[Selection],
+    used: &mut Vec<String>,
+    visited_fragments: &mut Vec<String>,
+) {
+    for directive in directives.iter() {
+        for argument in &directive.arguments {
+            value_variables(&argument.value, used);
+        }
+    }
+    for selection in selections {
+        match selection {
+            Selection::Field(field) => {
+                for argument in &field.arguments {
+                    value_variables(&argument.value, used);
+                }
+                collect_variable_uses(document, &field.directives, &field.selection_set, used, visited_fragments);
+            }
+            Selection::InlineFragment(fragment) => {
+                collect_variable_uses(document, &fragment.directives, &fragment.selection_set, used, visited_fragments);
+            }
+            Selection::FragmentSpread(spread) => {
+                collect_variable_uses(document, &spread.directives, &[], used, visited_fragments);
+                let name = spread.fragment_name.as_str();
+                if visited_fragments.iter().any(|seen| seen == name) {
+                    continue;
+                }
+                visited_fragments.push(name.to_owned());
+                let fragment = document.definitions.iter().find_map(|definition| match definition {
+                    Definition::FragmentDefinition(fragment) if fragment.name == spread.fragment_name => Some(fragment),
+                    _ => None,
+                });
+                if let Some(fragment) = fragment {
+                    collect_variable_uses(document, &fragment.directives, &fragment.selection_set, used, visited_fragments);
+                }
+            }
+        }
+    }
+}
+
+fn value_variables(value: &ast::Value, used: &mut Vec<String>) {
+    match value {
+        ast::Value::Variable(name) => used.push(name.to_string()),
+        ast::Value::List(items) => items.iter().for_each(|item| value_variables(item, used)),
+        ast::Value::Object(fields) => fields.iter().for_each(|(_, item)| value_variables(item, used)),
+        _ => {}
+    }
+}
+
+/// A subscription operation must select exactly one root field (skip/include not allowed there).
+fn single_root_field(
+    selections: &mut Vec<RawSelection>,
+    operation: &Node<ast::OperationDefinition>,
+    sources: &SourceMap,
+) -> EngineResult<RawField> {
+    let mut fields = Vec::new();
+    flatten_root(std::mem::take(selections), &mut fields);
+    let mut keys: Vec<&Arc<str>> = fields.iter().map(|field| &field.response_key).collect();
+    keys.dedup();
+    let name = operation.name.as_ref().map_or_else(|| "Anonymous Subscription".to_owned(), |n| format!("Subscription \"{n}\""));
+    if keys.len() != 1 {
+        return Err(EngineError::Document(vec![located(
+            format!("{name} must select only one top level field."),
+            operation.line_column_range(sources),
+        )]));
+    }
+    if fields.iter().any(|field| !field.conditions.is_empty()) {
+        return Err(EngineError::Document(vec![located(
+            format!("{name} must not use @skip or @include on its root field."),
+            operation.line_column_range(sources),
+        )]));
+    }
+    if fields.iter().any(|field| field.name.starts_with("__")) {
+        return Err(EngineError::Document(vec![located(
+            format!("{name} must not select an introspection field at its root."),
+            operation.line_column_range(sources),
+        )]));
+    }
+    // Several selections of the same root key merge into one.
+    let mut merged = fields.remove(0);
+    for field in fields {
+        merged.selections.extend(field.selections);
+    }
+    Ok(merged)
+}
+
+fn flatten_root(selections: Vec<RawSelection>, fields: &mut Vec<RawField>) {
+    for selection in selections {
+        match selection {
+            RawSelection::Field(field) => fields.push(field),
+            RawSelection::Fragment { selections, .. } => flatten_root(selections, fields),
+        }
+    }
+}
+
+struct CompileContext<'a> {
+    fragments: &'a [&'a Node<ast::FragmentDefinition>],
+    sources: &'a SourceMap,
+}
+
+impl CompileContext<'_> {
+    fn selections(&self, selections: &[Selection], depth: usize) -> EngineResult<Vec<RawSelection>> {
+        if depth > MAX_SELECTION_DEPTH {
+            return Err(EngineError::Document(vec![GraphQLError::new(format!(
+                "The document is nested deeper than {MAX_SELECTION_DEPTH} levels."
+            ))]));
+        }
+        selections.iter().map(|selection| self.selection(selection, depth)).collect()
+    }
+
+    fn selection(&self, selection: &Selection, depth: usize) -> EngineResult<RawSelection> {
+        Ok(match selection {
+            Selection::Field(field) => RawSelection::Field(RawField {
+                response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
+                name: Arc::from(field.name.as_str()),
+                conditions: self.conditions(&field.directives)?,
+                selections: self.selections(&field.selection_set, depth + 1)?,
+                has_selection_set: !field.selection_set.is_empty(),
+            }),
+            Selection::InlineFragment(fragment) => RawSelection::Fragment {
+                type_condition: fragment.type_condition.as_ref().map(|name| Arc::from(name.as_str())),
+                conditions: self.conditions(&fragment.directives)?,
+                selections: self.selections(&fragment.selection_set, depth + 1)?,
+            },
+            Selection::FragmentSpread(spread) => {
+                // Validation has already refused unknown fragments and cycles.
+                let Some(fragment) = self.fragments.iter().find(|f| f.name == spread.fragment_name) else {
+                    return Err(EngineError::Document(vec![located(
+                        format!("Unknown fragment \"{}\".", spread.fragment_name),
+                        spread.line_column_range(self.sources),
+                    )]));
+                };
+                RawSelection::Fragment {
+                    type_condition: Some(Arc::from(fragment.type_condition.as_str())),
+                    conditions: self.conditions(&spread.directives)?,
+                    selections: self.selections(&fragment.selection_set, depth + 1)?,
+                }
+            }
+        })
+    }
+
+    fn conditions(&self, directives: &ast::DirectiveList) -> EngineResult<Vec<Condition>> {
+        let mut conditions = Vec::new();
+        for directive in directives.iter() {
+            let make: fn(BoolArgument) -> Condition = match directive.name.as_str() {
+                "skip" => Condition::Skip,
+                "include" => Condition::Include,
+                _ => continue,
+            };
+            let argument = match directive.specified_argument_by_name("if").map(|value| value.as_ref()) {
+                Some(ast::Value::Boolean(value)) => BoolArgument::Literal(*value),
+                Some(ast::Value::Variable(name)) => BoolArgument::Variable(name.to_string()),
+                _ => {
+                    return Err(EngineError::Document(vec![located(
+                        format!("Directive \"@{}\" needs an argument \"if\" of type \"Boolean!\".", directive.name),
+                        directive.line_column_range(self.sources),
+                    )]))
+                }
+            };
+            conditions.push(make(argument));
+        }
+        Ok(conditions)
+    }
+}
+
+struct Binder<'a> {
+    variables: &'a Map<String, Value>,
+}
+
+/// Which runtime type a field list is collected for.
+#[derive(Clone, Copy)]
+enum RuntimeType<'a> {
+    /// The value has no `__typename`: every fragment applies.
+    Untyped,
+    /// The value's type matches none of the type conditions.
+    Other,
+    Named(&'a str),
+}
+
+impl Binder<'_> {
+    fn included(&self, conditions: &[Condition]) -> EngineResult<bool> {
+        for condition in conditions {
+            let (argument, wanted) = match condition {
+                Condition::Skip(argument) => (argument, false),
+                Condition::Include(argument) => (argument, true),
+            };
+            let value = match argument {
+                BoolArgument::Literal(value) => *value,
+                BoolArgument::Variable(name) => match self.variables.get(name) {
+                    Some(Value::Bool(value)) => *value,
+                    _ => {
+                        return Err(EngineError::Document(vec![GraphQLError::new(format!(
+                            "Variable \"${name}\" used in @skip/@include must be a Boolean."
+                        ))]))
+                    }
+                },
+            };
+            if value != wanted {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    fn object_plan(&self, selections: &[RawSelection]) -> EngineResult<ObjectPlan> {
+        let mut type_names = Vec::new();
+        self.type_conditions(selections, &mut type_names)?;
+        let untyped = self.field_shapes(selections, RuntimeType::Untyped)?;
+        if type_names.is_empty() {
+            return Ok(ObjectPlan { other: Vec::new(), untyped, by_type: Vec::new() });
+        }
+        let other = self.field_shapes(selections, RuntimeType::Other)?;
+        let by_type = type_names
+            .iter()
+            .map(|name| Ok((name.clone(), self.field_shapes(selections, RuntimeType::Named(name))?)))
+            .collect::<EngineResult<_>>()?;
+        Ok(ObjectPlan { other, untyped, by_type })
+    }
+
+    fn type_conditions(&self, selections: &[RawSelection], names: &mut Vec<Arc<str>>) -> EngineResult<()> {
+        for selection in selections {
+            if let RawSelection::Fragment { type_condition, conditions, selections } = selection {
+                if !self.included(conditions)? {
+                    continue;
+                }
+                if let Some(name) = type_condition {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+                self.type_conditions(selections, names)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// CollectFields of the specification: fields merged by response key, in first-seen order.
+    fn field_shapes(&self, selections: &[RawSelection], runtime: RuntimeType<'_>) -> EngineResult<Vec<FieldShape>> {
+        let mut collected: Vec<(&RawField, Vec<&RawSelection>)> = Vec::new();
+        self.collect(selections, runtime, &mut collected)?;
+        collected
+            .into_iter()
+            .map(|(field, sub_selections)| {
+                let selection = if field.has_selection_set {
+                    let merged: Vec<RawSelection> = sub_selections.into_iter().cloned().collect();
+                    Some(self.object_plan(&merged)?)
+                } else {
+                    None
+                };
+                Ok(FieldShape { key_json: json_key(&field.response_key), name: field.name.clone(), selection })
+            })
+            .collect()
+    }
+
+    fn collect<'s>(
+        &self,
+        selections: &'s [RawSelection],
+        runtime: RuntimeType<'_>,
+        collected: &mut Vec<(&'s RawField, Vec<&'s RawSelection>)>,
+    ) -> EngineResult<()> {
+        for selection in selections {
+            match selection {
+                RawSelection::Field(field) => {
+                    if !self.included(&field.conditions)? {
+                        continue;
+                    }
+                    match collected.iter_mut().find(|(seen, _)| seen.response_key == field.response_key) {
+                        Some((_, sub_selections)) => sub_selections.extend(field.selections.iter()),
+                        None => collected.push((field, field.selections.iter().collect())),
+                    }
+                }
+                RawSelection::Fragment { type_condition, conditions, selections } => {
+                    if !self.included(conditions)? {
+                        continue;
+                    }
+                    let applies = match (type_condition, runtime) {
+                        (None, _) | (Some(_), RuntimeType::Untyped) => true,
+                        (Some(_), RuntimeType::Other) => false,
+                        (Some(condition), RuntimeType::Named(name)) => condition.as_ref() == name,
+                    };
+                    if applies {
+                        self.collect(selections, runtime, collected)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `"key":` as JSON bytes. GraphQL names never need escaping, but aliases go through serde anyway.
+fn json_key(key: &str) -> Box<[u8]> {
+    let mut bytes = serde_json::to_vec(key).unwrap_or_default();
+    bytes.push(b':');
+    bytes.into()
+}
+
+fn const_value(value: &ast::Value) -> Value {
+    match value {
+        ast::Value::Null | ast::Value::Variable(_) => Value::Null,
+        ast::Value::Enum(name) => Value::String(name.to_string()),
+        ast::Value::String(text) => Value::String(text.clone()),
+        ast::Value::Boolean(value) => Value::Bool(*value),
+        ast::Value::Int(int) => int
+            .as_str()
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| int.try_to_f64().map(Value::from).unwrap_or(Value::Null)),
+        ast::Value::Float(float) => float.try_to_f64().map(Value::from).unwrap_or(Value::Null),
+        ast::Value::List(items) => Value::Array(items.iter().map(|item| const_value(item)).collect()),
+        ast::Value::Object(fields) => {
+            Value::Object(fields.iter().map(|(name, value)| (name.to_string(), const_value(value))).collect())
+        }
+    }
+}
+
+fn located(message: String, range: Option<std::ops::Range<LineColumn>>) -> GraphQLError {
+    let mut error = GraphQLError::new(message);
+    if let Some(range) = range {
+        error.locations.push(Location { line: range.start.line, column: range.start.column });
+    }
+    error
+}
+
+fn diagnostics(list: &apollo_compiler::validation::DiagnosticList) -> Vec<GraphQLError> {
+    list.iter()
+        .map(|diagnostic| {
+            let json = diagnostic.to_json();
+            let mut error = GraphQLError::new(json.message);
+            error.locations =
+                json.locations.iter().map(|location| Location { line: location.line, column: location.column }).collect();
+            error
+        })
+        .collect()
+}
+
+/// Compiled operations by document text and operation name, bounded (least recently used evicted):
+/// thousands of clients send the same document, and nobody may grow it without limit.
+type DocumentKey = (Box<str>, Option<Box<str>>);
+
+pub struct DocumentCache {
+    entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
+}
+
+impl DocumentCache {
+    pub fn new(capacity: usize) -> Self {
+        let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Self { entries: Mutex::new(lru::LruCache::new(capacity)) }
+    }
+
+    pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
+        let key = (Box::from(query), operation_name.map(Box::from));
+        if let Some(found) = self.entries.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        // Compile outside the lock: a slow document must not stall other subscribers.
+        let compiled = Arc::new(CompiledOperation::compile(query, operation_name)?);
+        self.entries.lock().put(key, compiled.clone());
+        Ok(compiled)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn messages(result: EngineResult<CompiledOperation>) -> Vec<String> {
+        match result {
+            Err(EngineError::Document(errors)) => errors.into_iter().map(|e| e.message).collect(),
+            other => panic!("expected a document error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn compiles_root_field_and_operation_name() {
+        let op = CompiledOperation::compile("subscription OnUser { users { id } }", None).unwrap();
+        assert_eq!(&*op.root_field, "users");
+        assert_eq!(op.operation_name.as_deref(), Some("OnUser"));
+        let aliased = CompiledOperation::compile("subscription { u: users { id } }", None).unwrap();
+        assert_eq!(&*aliased.root_field, "users");
+    }
+
+    #[test]
+    fn refuses_syntax_errors_with_locations() {
+        let errors = match CompiledOperation::compile("subscription { users { id }", None) {
+            Err(EngineError::Document(errors)) => errors,
+            other => panic!("{other:?}"),
+        };
+        assert!(!errors.is_empty());
+        assert!(!errors[0].locations.is_empty());
+    }
+
+    #[test]
+    fn refuses_non_subscriptions_and_unknown_operations() {
+        assert_eq!(
+            messages(CompiledOperation::compile("query { users { id } }", None)),
+            ["Operation is a query, not a subscription."]
+        );
+        assert_eq!(
+            messages(CompiledOperation::compile("subscription A { a } subscription B { b }", Some("C"))),
+            ["Unknown operation named \"C\"."]
+        );
+        assert_eq!(
+            messages(CompiledOperation::compile("subscription A { a } subscription B { b }", None)),
+            ["Must provide operation name if query contains multiple operations."]
+        );
+        let chosen = CompiledOperation::compile("query A { a } subscription B { b }", Some("B")).unwrap();
+        assert_eq!(&*chosen.root_field, "b");
+    }
+
+    #[test]
+    fn refuses_several_root_fields() {
+        let errors = messages(CompiledOperation::compile("subscription { a b }", None));
+        assert!(errors.iter().any(|m| m.contains("must select only one top level field")), "{errors:?}");
+    }
+
+    #[test]
+    fn refuses_undefined_fragments_and_variables() {
+        assert!(!messages(CompiledOperation::compile("subscription { a { ...F } }", None)).is_empty());
+        assert_eq!(messages(CompiledOperation::compile("subscription { a(x: $v) { id } }", None)), ["Variable \"$v\" is not defined."]);
+        assert_eq!(
+            messages(CompiledOperation::compile("subscription($v: Int, $w: Int) { a(x: $v) { id } }", None)),
+            ["unused variable: `$w`"]
+        );
+        let through_fragment = "subscription($v: Boolean!) { a { ...F } } fragment F on A { id @skip(if: $v) }";
+        assert!(CompiledOperation::compile(through_fragment, None).is_ok());
+    }
+
+    #[test]
+    fn coerces_variables_with_defaults_and_required_checks() {
+        let op = CompiledOperation::compile(
+            "subscription($room: String!, $n: Int = 3) { a(room: $room, n: $n) { id } }",
+            None,
+        )
+        .unwrap();
+        let missing = op.coerce_variables(&Map::new()).unwrap_err();
+        assert!(missing.to_string().contains("\"$room\" of required type \"String!\""), "{missing}");
+        let given = json!({"room": "r"}).as_object().unwrap().clone();
+        assert_eq!(Value::Object(op.coerce_variables(&given).unwrap()), json!({"room": "r", "n": 3}));
+    }
+
+    #[test]
+    fn document_cache_reuses_and_bounds() {
+        let cache = DocumentCache::new(2);
+        let first = cache.get_or_compile("subscription { a }", None).unwrap();
+        let again = cache.get_or_compile("subscription { a }", None).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        cache.get_or_compile("subscription { b }", None).unwrap();
+        cache.get_or_compile("subscription { c }", None).unwrap();
+        assert_eq!(cache.len(), 2);
+    }
+}

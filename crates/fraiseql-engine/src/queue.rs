@@ -1,0 +1,276 @@
+//! One bounded queue of pre-serialized frames per connection.
+//!
+//! A frame is kept as two shared slices: the subscription's envelope head
+//! (`{"id":"<id>","type":"next","payload":`) and the payload serialized once for its whole group.
+//! The bytes are joined only when the frame leaves the queue, so queueing a frame costs two
+//! reference-count increments and no allocation.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// What happens when a frame arrives at a full connection queue. Every drop is counted in
+/// the `frames_dropped_overflow` metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OverflowPolicy {
+    /// Drop the oldest queued frame to make room: a slow client sees the freshest data.
+    #[default]
+    DropOldest,
+    /// Drop the arriving frame: a slow client sees the oldest data, then a gap.
+    DropNewest,
+}
+
+impl OverflowPolicy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "drop_oldest" => Some(Self::DropOldest),
+            "drop_newest" => Some(Self::DropNewest),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::DropOldest => "drop_oldest",
+            Self::DropNewest => "drop_newest",
+        }
+    }
+}
+
+/// Engine-internal identity of a subscription (never shown to clients).
+pub type SubscriptionKey = u64;
+
+#[derive(Debug, Clone)]
+pub struct QueuedFrame {
+    pub subscription: SubscriptionKey,
+    head: Arc<[u8]>,
+    body: Arc<[u8]>,
+    /// The subscription's last frame (an `error`): taking it frees the subscription.
+    pub terminal: bool,
+}
+
+const FRAME_TAIL: &[u8] = b"}";
+
+impl QueuedFrame {
+    pub fn new(subscription: SubscriptionKey, head: Arc<[u8]>, body: Arc<[u8]>) -> Self {
+        Self { subscription, head, body, terminal: false }
+    }
+
+    pub fn terminal(subscription: SubscriptionKey, head: Arc<[u8]>, body: Arc<[u8]>) -> Self {
+        Self { subscription, head, body, terminal: true }
+    }
+
+    pub fn len(&self) -> usize {
+        self.head.len() + self.body.len() + FRAME_TAIL.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the whole frame into `out`, which must be exactly [`Self::len`] bytes long.
+    pub fn write_into(&self, out: &mut [u8]) {
+        let (head, rest) = out.split_at_mut(self.head.len());
+        head.copy_from_slice(&self.head);
+        let (body, tail) = rest.split_at_mut(self.body.len());
+        body.copy_from_slice(&self.body);
+        tail.copy_from_slice(FRAME_TAIL);
+    }
+
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len()];
+        self.write_into(&mut out);
+        out
+    }
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PushOutcome {
+    pub queued: bool,
+    pub dropped: bool,
+    /// The connection's writer was waiting and must now be woken.
+    pub wake: bool,
+}
+
+/// What a writer that wants to wait finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitState {
+    /// Frames are queued: drain them now.
+    Ready,
+    /// Nothing queued: the writer will be woken by the next frame (or by close).
+    Armed,
+    /// Closed and empty.
+    Closed,
+}
+
+#[derive(Debug)]
+struct QueueState {
+    frames: VecDeque<QueuedFrame>,
+    waiting: bool,
+    closed: bool,
+}
+
+/// A connection as the hot path sees it: its id and its frame queue.
+#[derive(Debug)]
+pub struct Connection {
+    pub id: Arc<str>,
+    capacity: usize,
+    policy: OverflowPolicy,
+    state: Mutex<QueueState>,
+}
+
+impl Connection {
+    pub fn new(id: Arc<str>, capacity: usize, policy: OverflowPolicy) -> Self {
+        Self {
+            id,
+            capacity: capacity.max(1),
+            policy,
+            state: Mutex::new(QueueState { frames: VecDeque::new(), waiting: false, closed: false }),
+        }
+    }
+
+    pub fn push(&self, frame: QueuedFrame) -> PushOutcome {
+        let mut state = self.state.lock();
+        if state.closed {
+            return PushOutcome::default();
+        }
+        let mut outcome = PushOutcome { queued: true, ..PushOutcome::default() };
+        if state.frames.len() >= self.capacity {
+            outcome.dropped = true;
+            match self.policy {
+                OverflowPolicy::DropOldest => {
+                    state.frames.pop_front();
+                }
+                OverflowPolicy::DropNewest => return PushOutcome { queued: false, dropped: true, wake: false },
+            }
+        }
+        state.frames.push_back(frame);
+        if state.waiting {
+            state.waiting = false;
+            outcome.wake = true;
+        }
+        outcome
+    }
+
+    /// Takes up to `max` frames, oldest first.
+    pub fn drain(&self, max: usize) -> Vec<QueuedFrame> {
+        let mut state = self.state.lock();
+        let count = max.min(state.frames.len());
+        state.frames.drain(..count).collect()
+    }
+
+    /// Takes the oldest frame of one subscription.
+    pub fn pop_for(&self, subscription: SubscriptionKey) -> Option<QueuedFrame> {
+        let mut state = self.state.lock();
+        let index = state.frames.iter().position(|frame| frame.subscription == subscription)?;
+        state.frames.remove(index)
+    }
+
+    /// Forgets every queued frame of a subscription (it was completed).
+    pub fn purge(&self, subscription: SubscriptionKey) {
+        let mut state = self.state.lock();
+        if state.frames.iter().any(|frame| frame.subscription == subscription) {
+            state.frames.retain(|frame| frame.subscription != subscription);
+        }
+        if state.frames.is_empty() && state.frames.capacity() > 64 {
+            state.frames.shrink_to_fit();
+        }
+    }
+
+    pub fn arm(&self) -> WaitState {
+        let mut state = self.state.lock();
+        if !state.frames.is_empty() {
+            WaitState::Ready
+        } else if state.closed {
+            WaitState::Closed
+        } else {
+            state.waiting = true;
+            WaitState::Armed
+        }
+    }
+
+    pub fn disarm(&self) {
+        self.state.lock().waiting = false;
+    }
+
+    /// Marks the connection closed, drops its frames and says whether a writer was waiting.
+    pub fn close(&self) -> bool {
+        let mut state = self.state.lock();
+        state.closed = true;
+        state.frames = VecDeque::new();
+        std::mem::take(&mut state.waiting)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().closed
+    }
+
+    pub fn queued(&self) -> usize {
+        self.state.lock().frames.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(subscription: SubscriptionKey, body: &str) -> QueuedFrame {
+        QueuedFrame::new(subscription, Arc::from(&b"{\"id\":\"s\",\"type\":\"next\",\"payload\":"[..]), Arc::from(body.as_bytes()))
+    }
+
+    fn bodies(frames: Vec<QueuedFrame>) -> Vec<String> {
+        frames.iter().map(|f| String::from_utf8(f.to_vec()).unwrap()).collect()
+    }
+
+    #[test]
+    fn frames_join_head_body_and_tail() {
+        assert_eq!(frame(1, "{}").to_vec(), b"{\"id\":\"s\",\"type\":\"next\",\"payload\":{}}");
+    }
+
+    #[test]
+    fn drop_oldest_keeps_the_newest_frames() {
+        let connection = Connection::new(Arc::from("c"), 2, OverflowPolicy::DropOldest);
+        assert!(!connection.push(frame(1, "1")).dropped);
+        connection.push(frame(1, "2"));
+        let outcome = connection.push(frame(1, "3"));
+        assert!(outcome.queued && outcome.dropped);
+        assert_eq!(bodies(connection.drain(10)), [frame(1, "2"), frame(1, "3")].map(|f| String::from_utf8(f.to_vec()).unwrap()));
+    }
+
+    #[test]
+    fn drop_newest_refuses_the_arriving_frame() {
+        let connection = Connection::new(Arc::from("c"), 1, OverflowPolicy::DropNewest);
+        connection.push(frame(1, "1"));
+        let outcome = connection.push(frame(1, "2"));
+        assert!(!outcome.queued && outcome.dropped);
+        assert_eq!(connection.drain(10).len(), 1);
+    }
+
+    #[test]
+    fn pop_for_and_purge_select_one_subscription() {
+        let connection = Connection::new(Arc::from("c"), 10, OverflowPolicy::DropOldest);
+        connection.push(frame(1, "a"));
+        connection.push(frame(2, "b"));
+        connection.push(frame(1, "c"));
+        assert_eq!(connection.pop_for(2).unwrap().to_vec(), frame(2, "b").to_vec());
+        assert!(connection.pop_for(2).is_none());
+        connection.purge(1);
+        assert_eq!(connection.queued(), 0);
+    }
+
+    #[test]
+    fn waiting_writer_is_woken_once() {
+        let connection = Connection::new(Arc::from("c"), 10, OverflowPolicy::DropOldest);
+        assert_eq!(connection.arm(), WaitState::Armed);
+        assert!(connection.push(frame(1, "a")).wake);
+        assert!(!connection.push(frame(1, "b")).wake, "one wake per wait");
+        assert_eq!(connection.arm(), WaitState::Ready);
+        connection.drain(usize::MAX);
+        assert_eq!(connection.arm(), WaitState::Armed);
+        assert!(connection.close(), "close wakes the waiting writer");
+        assert_eq!(connection.arm(), WaitState::Closed);
+        assert!(!connection.push(frame(1, "x")).queued);
+    }
+}
