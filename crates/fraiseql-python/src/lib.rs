@@ -1,1 +1,27 @@
+//! The `fraiseql._fraiseql_rs` extension module: a thin PyO3 layer over `fraiseql-engine`.
+//!
+//! Its classes live in the submodule `fraiseql._fraiseql_rs.subscriptions`.
+
+mod bus_config;
+mod convert;
+mod errors;
+mod executor;
+mod messages;
+
 use pyo3::prelude::*;
+
+#[pymodule]
+fn _fraiseql_rs(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = module.py();
+    let subscriptions = PyModule::new(py, "subscriptions")?;
+    subscriptions.add_class::<messages::PySubscriptionPayload>()?;
+    subscriptions.add_class::<messages::PyGraphQLMessage>()?;
+    subscriptions.add_class::<bus_config::PyEventBusConfig>()?;
+    subscriptions.add_class::<executor::PySubscriptionExecutor>()?;
+    subscriptions.add_class::<executor::PendingResolution>()?;
+    module.add_submodule(&subscriptions)?;
+    // Make `import fraiseql._fraiseql_rs.subscriptions` work like a regular submodule.
+    py.import("sys")?.getattr("modules")?.set_item("fraiseql._fraiseql_rs.subscriptions", &subscriptions)?;
+    module.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

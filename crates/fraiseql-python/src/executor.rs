@@ -1,0 +1,632 @@
+//! `PySubscriptionExecutor`: the engine as Python sees it.
+//!
+//! Python objects live only here, and only while the GIL is held: the engine knows resolvers by
+//! number and connections by id. Engine work that can take long (publishing, registering) runs
+//! with the GIL released. Resolvers run in the calling thread (sync ones) or as tasks on the
+//! application's asyncio loop (async ones), once per event and group.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use fraiseql_engine::{
+    Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
+    ResolverOutcome, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState, LATENCY_BUCKET_BOUNDS_NS,
+};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString};
+use pyo3::intern;
+
+use crate::bus_config::PyEventBusConfig;
+use crate::convert;
+use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error};
+
+const BRIDGE_MODULE: &str = "fraiseql.subscriptions._loop_bridge";
+
+/// Callables registered as resolvers, by engine resolver id and by object identity (the same
+/// callable object always gets the same id, so its subscriptions can share work).
+#[derive(Default)]
+struct ResolverTable {
+    by_identity: HashMap<usize, ResolverId>,
+    callables: HashMap<ResolverId, Py<PyAny>>,
+    next_id: ResolverId,
+}
+
+/// The socket pair through which the engine wakes the application's loop.
+struct Wakeup {
+    reader: UnixStream,
+    writer: Arc<UnixStream>,
+}
+
+impl Wakeup {
+    fn new() -> std::io::Result<Self> {
+        let (reader, writer) = UnixStream::pair()?;
+        reader.set_nonblocking(true)?;
+        writer.set_nonblocking(true)?;
+        Ok(Self { reader, writer: Arc::new(writer) })
+    }
+
+    fn clear(&self) {
+        let mut buffer = [0u8; 256];
+        while matches!((&self.reader).read(&mut buffer), Ok(n) if n > 0) {}
+    }
+}
+
+/// An async resolver's job while its task runs.
+#[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", frozen)]
+pub struct PendingResolution {
+    job: Mutex<Option<ResolverJob>>,
+}
+
+/// The subscription engine: registry, dispatch, shaping and frame queues.
+#[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", name = "PySubscriptionExecutor", frozen, weakref)]
+pub struct PySubscriptionExecutor {
+    engine: Engine,
+    bus_config: Py<PyEventBusConfig>,
+    resolver_timeout: Option<f64>,
+    resolvers: Mutex<ResolverTable>,
+    wakeup: Wakeup,
+    waiters: Mutex<HashMap<Arc<str>, Py<PyAny>>>,
+    reader_loop: Mutex<Option<Py<PyAny>>>,
+    attached_loop: Mutex<Option<Py<PyAny>>>,
+}
+
+fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<ScopeKey>> {
+    let Some(value) = value else { return Ok(None) };
+    if value.is_none() {
+        return Ok(None);
+    }
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(Some(Arc::from(text.to_str()?)));
+    }
+    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
+        return Ok(Some(Arc::from(value.str()?.to_str()?)));
+    }
+    Err(PyTypeError::new_err(format!("{name} must be a str or an int, not {}", value.get_type().name()?)))
+}
+
+fn frames_to_list<'py>(py: Python<'py>, frames: &[QueuedFrame]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for frame in frames {
+        list.append(frame_bytes(py, frame)?)?;
+    }
+    Ok(list)
+}
+
+fn frame_bytes<'py>(py: Python<'py>, frame: &QueuedFrame) -> PyResult<Bound<'py, PyBytes>> {
+    PyBytes::new_with(py, frame.len(), |buffer| {
+        frame.write_into(buffer);
+        Ok(())
+    })
+}
+
+/// `Resolver for "users" raised ValueError: boom`, logged with its traceback.
+fn describe_failure(py: Python<'_>, root_field: &str, error: &PyErr) -> String {
+    let kind = error.get_type(py).name().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".to_owned());
+    let detail = error.value(py).str().map(|text| text.to_string()).unwrap_or_default();
+    if let Ok(bridge) = py.import(BRIDGE_MODULE) {
+        let _ = bridge.call_method1(intern!(py, "log_resolver_error"), (root_field, error.value(py)));
+    }
+    if detail.is_empty() {
+        format!("Resolver for \"{root_field}\" raised {kind}.")
+    } else {
+        format!("Resolver for \"{root_field}\" raised {kind}: {detail}")
+    }
+}
+
+impl PySubscriptionExecutor {
+    fn sub<'a>(subscription_id: &'a str, connection_id: Option<&'a str>) -> SubscriptionRef<'a> {
+        SubscriptionRef { subscription_id, connection_id }
+    }
+
+    /// Forgets the resolvers no subscription uses any more (dropping them outside the lock).
+    fn prune_resolvers(&self) {
+        let released = self.engine.take_released_resolvers();
+        if released.is_empty() {
+            return;
+        }
+        let mut dropped = Vec::new();
+        {
+            let mut table = self.resolvers.lock();
+            for id in released {
+                if let Some(callable) = table.callables.remove(&id) {
+                    table.by_identity.retain(|_, other| *other != id);
+                    dropped.push(callable);
+                }
+            }
+        }
+        drop(dropped);
+    }
+
+    fn finish(&self, py: Python<'_>, job: ResolverJob, outcome: ResolverOutcome) -> PyResult<()> {
+        detached(py, move || {
+            job.finish(outcome);
+            Ok(())
+        })?;
+        self.prune_resolvers();
+        Ok(())
+    }
+
+    fn outcome_of_result(&self, root_field: &str, result: &Bound<'_, PyAny>, elapsed: Duration) -> ResolverOutcome {
+        if let Some(timeout) = self.resolver_timeout {
+            // A sync resolver cannot be interrupted; a late result is discarded.
+            if elapsed.as_secs_f64() > timeout {
+                return ResolverOutcome::TimedOut { seconds: timeout };
+            }
+        }
+        match convert::to_json(result, "the resolver result") {
+            Ok(value) => ResolverOutcome::Value(value),
+            Err(error) => ResolverOutcome::Failed(format!(
+                "Resolver for \"{root_field}\" returned an unusable result: {}",
+                error.value(result.py())
+            )),
+        }
+    }
+
+    fn run_job(slf: &Bound<'_, Self>, job: ResolverJob, event: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let root_field = job.root_field.clone();
+        let callable = this.resolvers.lock().callables.get(&job.resolver).map(|c| c.clone_ref(py));
+        let Some(callable) = callable else {
+            let outcome = ResolverOutcome::Failed(format!("Resolver for \"{root_field}\" is no longer registered."));
+            return this.finish(py, job, outcome);
+        };
+        let variables = convert::object_to_python(py, &job.variables)?;
+        let started = job.elapsed();
+        let result = callable.bind(py).call1((event, variables));
+        let result = match result {
+            Ok(result) => result,
+            Err(error) => {
+                let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
+                return this.finish(py, job, outcome);
+            }
+        };
+        if result.hasattr(intern!(py, "__await__"))? {
+            let pending = Bound::new(py, PendingResolution { job: Mutex::new(Some(job)) })?;
+            let attached_loop = this.attached_loop.lock().as_ref().map(|l| l.clone_ref(py));
+            let scheduled = py.import(BRIDGE_MODULE).and_then(|bridge| {
+                bridge.call_method1(intern!(py, "schedule"), (slf, &pending, &result, this.resolver_timeout, attached_loop))
+            });
+            if let Err(error) = scheduled {
+                if let Some(job) = pending.get().job.lock().take() {
+                    let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
+                    this.finish(py, job, outcome)?;
+                }
+            }
+            return Ok(());
+        }
+        let outcome = this.outcome_of_result(&root_field, &result, job.elapsed().saturating_sub(started));
+        this.finish(py, job, outcome)
+    }
+
+    fn drain_to_list<'py>(&self, py: Python<'py>, connection_id: &str, max: usize) -> PyResult<Bound<'py, PyList>> {
+        let frames = attached(py, || self.engine.drain_at_most(connection_id, max))?;
+        self.prune_resolvers();
+        frames_to_list(py, &frames)
+    }
+
+    fn closed_error(py: Python<'_>, connection_id: &str) -> PyErr {
+        new_error(connection_closed_error(py), format!("connection {connection_id:?} is closed"))
+    }
+
+    /// Hands frames (or the closed signal) to a waiting writer; false when it must keep waiting.
+    fn settle_waiter(&self, py: Python<'_>, connection_id: &str, future: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let state = match self.engine.arm(connection_id) {
+            Ok(state) => state,
+            Err(_) => WaitState::Closed,
+        };
+        match state {
+            WaitState::Ready => {
+                let frames = self.drain_to_list(py, connection_id, usize::MAX)?;
+                future.call_method1(intern!(py, "set_result"), (frames,))?;
+                Ok(true)
+            }
+            WaitState::Closed => {
+                let error = Self::closed_error(py, connection_id);
+                future.call_method1(intern!(py, "set_exception"), (error.value(py),))?;
+                Ok(true)
+            }
+            WaitState::Armed => Ok(false),
+        }
+    }
+
+    fn ensure_reader(slf: &Bound<'_, Self>, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let previous = {
+            let current = this.reader_loop.lock();
+            match current.as_ref() {
+                Some(existing) if existing.bind(py).is(event_loop) => return Ok(()),
+                other => other.map(|l| l.clone_ref(py)),
+            }
+        };
+        let fd = this.wakeup.reader.as_raw_fd();
+        if let Some(previous) = previous {
+            let previous = previous.bind(py);
+            if !previous.call_method0(intern!(py, "is_closed"))?.is_truthy()? {
+                previous.call_method1(intern!(py, "remove_reader"), (fd,))?;
+            }
+        }
+        py.import(BRIDGE_MODULE)?.call_method1(intern!(py, "install_reader"), (event_loop, fd, slf))?;
+        *this.reader_loop.lock() = Some(event_loop.clone().unbind());
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl PySubscriptionExecutor {
+    #[new]
+    #[pyo3(signature = (
+        bus_config=None,
+        *,
+        max_queued_frames=1000,
+        overflow="drop_oldest",
+        resolver_timeout=Some(5.0),
+        tenant_field=Some("tenant_id".to_owned()),
+        user_field=Some("user_id".to_owned()),
+        document_cache_size=1000,
+    ))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        bus_config: Option<Py<PyEventBusConfig>>,
+        max_queued_frames: i64,
+        overflow: &str,
+        resolver_timeout: Option<f64>,
+        tenant_field: Option<String>,
+        user_field: Option<String>,
+        document_cache_size: i64,
+    ) -> PyResult<Self> {
+        let config_error = |message: String| new_error(configuration_error(py), message);
+        let overflow = OverflowPolicy::parse(overflow)
+            .ok_or_else(|| config_error(format!("overflow must be \"drop_oldest\" or \"drop_newest\", not {overflow:?}")))?;
+        if max_queued_frames < 1 {
+            return Err(config_error(format!("max_queued_frames must be at least 1, not {max_queued_frames}")));
+        }
+        if document_cache_size < 1 {
+            return Err(config_error(format!("document_cache_size must be at least 1, not {document_cache_size}")));
+        }
+        if let Some(timeout) = resolver_timeout {
+            if !(timeout.is_finite() && timeout > 0.0) {
+                return Err(config_error(format!("resolver_timeout must be a positive number of seconds or None, not {timeout}")));
+            }
+        }
+        let engine = Engine::new(EngineConfig {
+            max_queued_frames: max_queued_frames as usize,
+            overflow,
+            document_cache_size: document_cache_size as usize,
+            scope_fields: ScopeFields { tenant_field, user_field },
+        });
+        let wakeup = Wakeup::new().map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
+        let writer = wakeup.writer.clone();
+        // Never blocks: a full socket already holds a pending wake-up.
+        engine.set_ready_notifier(Some(Arc::new(move || {
+            let _ = (&*writer).write(&[1]);
+        })));
+        let bus_config = match bus_config {
+            Some(config) => config,
+            None => Py::new(py, PyEventBusConfig { config: crate::bus_config::BusConfig::Memory })?,
+        };
+        Ok(Self {
+            engine,
+            bus_config,
+            resolver_timeout,
+            resolvers: Mutex::default(),
+            wakeup,
+            waiters: Mutex::default(),
+            reader_loop: Mutex::new(None),
+            attached_loop: Mutex::new(None),
+        })
+    }
+
+    /// The bus configuration this executor was built with.
+    #[getter]
+    fn bus_config(&self, py: Python<'_>) -> Py<PyEventBusConfig> {
+        self.bus_config.clone_ref(py)
+    }
+
+    #[getter]
+    fn resolver_timeout(&self) -> Option<f64> {
+        self.resolver_timeout
+    }
+
+    #[getter]
+    fn max_queued_frames(&self) -> usize {
+        self.engine.config().max_queued_frames
+    }
+
+    #[getter]
+    fn overflow(&self) -> &'static str {
+        self.engine.config().overflow.as_str()
+    }
+
+    /// Registers a subscription under the client's id and returns that id.
+    #[pyo3(signature = (connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None, tenant_id=None, *, channel=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn register_subscription(
+        &self,
+        py: Python<'_>,
+        connection_id: &str,
+        subscription_id: &str,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: Option<&Bound<'_, PyAny>>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        tenant_id: Option<&Bound<'_, PyAny>>,
+        channel: Option<&str>,
+    ) -> PyResult<String> {
+        let variables = match variables {
+            Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
+            _ => serde_json::Map::new(),
+        };
+        let context = SecurityContext { user: scope_key(user_id, "user_id")?, tenant: scope_key(tenant_id, "tenant_id")? };
+        let registration =
+            Registration { connection_id, subscription_id, query, operation_name, variables, context, channel };
+        detached(py, || self.engine.register(registration))?;
+        Ok(subscription_id.to_owned())
+    }
+
+    /// Runs `resolver(event, variables)` for this subscription's events instead of sending the
+    /// event's data. Pass the same callable object to subscriptions that should share its work.
+    #[pyo3(signature = (subscription_id, resolver, connection_id=None))]
+    fn register_resolver(
+        &self,
+        py: Python<'_>,
+        subscription_id: &str,
+        resolver: &Bound<'_, PyAny>,
+        connection_id: Option<&str>,
+    ) -> PyResult<()> {
+        if !resolver.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "resolver must be callable, not {}",
+                resolver.get_type().name()?
+            )));
+        }
+        let identity = resolver.as_ptr() as usize;
+        {
+            // Held across set_resolver so a concurrent prune cannot drop a resolver being attached.
+            let mut table = self.resolvers.lock();
+            let (id, inserted) = match table.by_identity.get(&identity) {
+                Some(id) => (*id, false),
+                None => {
+                    table.next_id += 1;
+                    let id = table.next_id;
+                    table.by_identity.insert(identity, id);
+                    table.callables.insert(id, resolver.clone().unbind());
+                    (id, true)
+                }
+            };
+            let outcome = attached(py, || self.engine.set_resolver(Self::sub(subscription_id, connection_id), Some(id)));
+            if outcome.is_err() && inserted {
+                table.by_identity.remove(&identity);
+                let unused = table.callables.remove(&id);
+                drop(table);
+                drop(unused);
+            }
+            outcome?;
+        }
+        self.prune_resolvers();
+        Ok(())
+    }
+
+    /// Publishes an event on a channel. Subscriptions without resolver have their frames queued
+    /// when this returns; resolvers run once per group of identical subscriptions (sync ones
+    /// before this returns, async ones as tasks on the running or attached asyncio loop).
+    #[pyo3(signature = (event_type, channel, data, *, tenant_id=None, user_id=None, global_event=false))]
+    fn publish_event(
+        slf: &Bound<'_, Self>,
+        event_type: &str,
+        channel: &str,
+        data: &Bound<'_, PyAny>,
+        tenant_id: Option<&Bound<'_, PyAny>>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        global_event: bool,
+    ) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let value = convert::to_json(data, "data")?;
+        let scope = EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global: global_event };
+        let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
+        for job in outcome.jobs {
+            Self::run_job(slf, job, data)?;
+        }
+        Ok(())
+    }
+
+    /// Pops the next frame of a subscription (non-blocking): the bytes of one
+    /// graphql-transport-ws message, or None.
+    #[pyo3(signature = (subscription_id, connection_id=None))]
+    fn next_event<'py>(
+        &self,
+        py: Python<'py>,
+        subscription_id: &str,
+        connection_id: Option<&str>,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let frame = attached(py, || self.engine.next_frame(Self::sub(subscription_id, connection_id)))?;
+        self.prune_resolvers();
+        frame.map(|frame| frame_bytes(py, &frame)).transpose()
+    }
+
+    /// Removes a subscription completely: it receives nothing afterwards and its memory is freed.
+    #[pyo3(signature = (subscription_id, connection_id=None))]
+    fn complete_subscription(&self, py: Python<'_>, subscription_id: &str, connection_id: Option<&str>) -> PyResult<()> {
+        detached(py, || self.engine.complete(Self::sub(subscription_id, connection_id)))?;
+        self.prune_resolvers();
+        Ok(())
+    }
+
+    /// Opens a connection explicitly: it lives (and can be waited on) until closed, even
+    /// without subscriptions. Opening an open connection does nothing.
+    fn open_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<()> {
+        attached(py, || {
+            self.engine.open_connection(connection_id);
+            Ok(())
+        })
+    }
+
+    /// Closes a connection: frees all its subscriptions and frames and wakes its writer with
+    /// `ConnectionClosedError`. Returns how many subscriptions were freed (0 if unknown).
+    fn close_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<usize> {
+        let freed = detached(py, || Ok(self.engine.close_connection(connection_id)))?;
+        self.prune_resolvers();
+        Ok(freed)
+    }
+
+    /// Takes the queued frames of a connection (at most `max_frames`), oldest first.
+    #[pyo3(signature = (connection_id, max_frames=None))]
+    fn drain_frames<'py>(&self, py: Python<'py>, connection_id: &str, max_frames: Option<usize>) -> PyResult<Bound<'py, PyList>> {
+        self.drain_to_list(py, connection_id, max_frames.unwrap_or(usize::MAX))
+    }
+
+    /// An awaitable that completes with the connection's queued frames (at least one) as soon
+    /// as there are any, or fails with `ConnectionClosedError` when the connection closes.
+    /// Must be called from the running asyncio loop; the writer sleeps until the engine wakes it.
+    fn wait_for_frames<'py>(slf: &Bound<'py, Self>, connection_id: &str) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let event_loop = py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
+            PyRuntimeError::new_err("wait_for_frames() must be called from a coroutine running on an asyncio loop")
+        })?;
+        Self::ensure_reader(slf, &event_loop)?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        let state = attached(py, || this.engine.arm(connection_id))?;
+        match state {
+            WaitState::Ready => {
+                let frames = this.drain_to_list(py, connection_id, usize::MAX)?;
+                future.call_method1(intern!(py, "set_result"), (frames,))?;
+            }
+            WaitState::Closed => {
+                future.call_method1(intern!(py, "set_exception"), (Self::closed_error(py, connection_id).value(py),))?;
+            }
+            WaitState::Armed => {
+                let previous = this.waiters.lock().insert(Arc::from(connection_id), future.clone().unbind());
+                if let Some(previous) = previous {
+                    // One writer per connection: a newer wait replaces the older one.
+                    previous.bind(py).call_method0(intern!(py, "cancel"))?;
+                }
+            }
+        }
+        Ok(future)
+    }
+
+    /// Lets async resolvers of events published from other threads run on `loop`.
+    fn attach_event_loop(&self, event_loop: &Bound<'_, PyAny>) {
+        *self.attached_loop.lock() = Some(event_loop.clone().unbind());
+    }
+
+    /// Counters, gauges and latency histograms of this executor.
+    fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let snapshot = self.engine.metrics();
+        let dict = PyDict::new(py);
+        let counters = [
+            ("active_connections", snapshot.active_connections),
+            ("active_subscriptions", snapshot.active_subscriptions),
+            ("active_groups", snapshot.active_groups),
+            ("pending_resolver_jobs", snapshot.pending_resolver_jobs),
+            ("events_published", snapshot.events_published),
+            ("frames_queued", snapshot.frames_queued),
+            ("frames_delivered", snapshot.frames_delivered),
+            ("frames_dropped_overflow", snapshot.frames_dropped_overflow),
+            ("events_filtered_out", snapshot.events_filtered_out),
+            ("payloads_serialized", snapshot.payloads_serialized),
+            ("resolver_calls", snapshot.resolver_calls),
+            ("resolver_errors", snapshot.resolver_errors),
+            ("resolver_timeouts", snapshot.resolver_timeouts),
+            ("subscriptions_registered", snapshot.subscriptions_registered),
+            ("subscriptions_completed", snapshot.subscriptions_completed),
+            ("subscriptions_terminated_by_error", snapshot.subscriptions_terminated_by_error),
+            ("cached_documents", self.engine.cached_documents() as u64),
+            ("registered_resolvers", self.resolvers.lock().callables.len() as u64),
+        ];
+        for (name, value) in counters {
+            dict.set_item(name, value)?;
+        }
+        let mut bounds_us: Vec<f64> = LATENCY_BUCKET_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1000.0).collect();
+        bounds_us.push(f64::INFINITY);
+        for (name, histogram) in [("publish_latency", &snapshot.publish_latency), ("resolver_duration", &snapshot.resolver_duration)] {
+            let entry = PyDict::new(py);
+            entry.set_item("le_us", bounds_us.clone())?;
+            entry.set_item("counts", histogram.bucket_counts.clone())?;
+            entry.set_item("count", histogram.count)?;
+            entry.set_item("sum_us", histogram.sum_ns as f64 / 1000.0)?;
+            dict.set_item(name, entry)?;
+        }
+        Ok(dict)
+    }
+
+    fn __repr__(&self) -> String {
+        let metrics = self.engine.metrics();
+        format!(
+            "<PySubscriptionExecutor connections={} subscriptions={}>",
+            metrics.active_connections, metrics.active_subscriptions
+        )
+    }
+
+    /// Called by the loop when the engine signalled ready connections.
+    fn _on_frames_ready(&self, py: Python<'_>) -> PyResult<()> {
+        self.wakeup.clear();
+        for connection in self.engine.take_ready() {
+            let waiter = self.waiters.lock().remove(&connection.id);
+            let Some(future) = waiter else { continue };
+            let future = future.bind(py);
+            if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                continue;
+            }
+            if !self.settle_waiter(py, &connection.id, future)? {
+                self.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
+            }
+        }
+        Ok(())
+    }
+
+    /// An async resolver returned `result`.
+    fn _resolution_succeeded(&self, py: Python<'_>, pending: &Bound<'_, PendingResolution>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Some(job) = pending.get().job.lock().take() else { return Ok(()) };
+        let root_field = job.root_field.clone();
+        let outcome = self.outcome_of_result(&root_field, result, Duration::ZERO);
+        self.finish(py, job, outcome)
+    }
+
+    /// An async resolver raised `error`, was cancelled, or timed out.
+    fn _resolution_failed(
+        &self,
+        py: Python<'_>,
+        pending: &Bound<'_, PendingResolution>,
+        error: Option<&Bound<'_, PyAny>>,
+        timed_out: bool,
+    ) -> PyResult<()> {
+        let Some(job) = pending.get().job.lock().take() else { return Ok(()) };
+        let outcome = if timed_out {
+            ResolverOutcome::TimedOut { seconds: self.resolver_timeout.unwrap_or_default() }
+        } else {
+            match error {
+                Some(error) if error.is_instance(&py.import("asyncio")?.getattr("CancelledError")?)? => ResolverOutcome::Cancelled,
+                Some(error) => ResolverOutcome::Failed(describe_failure(py, &job.root_field, &PyErr::from_value(error.clone()))),
+                None => ResolverOutcome::Cancelled,
+            }
+        };
+        self.finish(py, job, outcome)
+    }
+}
+
+impl Drop for PySubscriptionExecutor {
+    fn drop(&mut self) {
+        // Deallocation holds the GIL: take the wake-up socket off the loop before it closes.
+        let event_loop = self.reader_loop.get_mut().take();
+        if let Some(event_loop) = event_loop {
+            Python::attach(|py| {
+                let event_loop = event_loop.bind(py);
+                let open = event_loop.call_method0("is_closed").and_then(|closed| closed.is_truthy()).map(|closed| !closed);
+                if open.unwrap_or(false) {
+                    let _ = event_loop.call_method1("remove_reader", (self.wakeup.reader.as_raw_fd(),));
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,2 @@
+"""Framework integrations (FastAPI, Starlette, custom servers) live here; only here do
+framework imports appear."""

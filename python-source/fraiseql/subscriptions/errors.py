@@ -1,0 +1,78 @@
+"""Every exception FraiseQL Subscriptions raises, under one base class.
+
+The Rust engine raises these classes directly (they are looked up once, on first use), so
+``except SubscriptionError`` catches every refusal of the engine, and each class also derives
+from the built-in exception a Python developer would expect (``ValueError`` for bad input,
+``KeyError`` for unknown ids).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AmbiguousSubscriptionError",
+    "ConfigurationError",
+    "ConnectionClosedError",
+    "ConnectionNotFoundError",
+    "DuplicateSubscriptionError",
+    "GraphQLDocumentError",
+    "InternalEngineError",
+    "InvalidEventError",
+    "SubscriptionError",
+    "SubscriptionNotFoundError",
+]
+
+
+class SubscriptionError(Exception):
+    """Base class of every error raised by FraiseQL Subscriptions."""
+
+
+class _MessageKeyError(KeyError):
+    # KeyError's str() shows the repr of its argument; ours carry sentences.
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class GraphQLDocumentError(SubscriptionError, ValueError):
+    """The document does not parse, fails validation, or names an unknown operation.
+
+    ``errors`` holds the GraphQL formatted errors (``message``, ``locations``, ...), ready to be
+    sent as the payload of a graphql-transport-ws ``error`` message.
+    """
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors: list[dict[str, Any]] = errors if errors is not None else [{"message": message}]
+
+
+class DuplicateSubscriptionError(SubscriptionError, ValueError):
+    """A subscription with this id is already active on this connection."""
+
+
+class SubscriptionNotFoundError(SubscriptionError, _MessageKeyError):
+    """No active subscription has this id (on this connection)."""
+
+
+class AmbiguousSubscriptionError(SubscriptionError, LookupError):
+    """The subscription id is active on several connections: name the connection."""
+
+
+class ConnectionNotFoundError(SubscriptionError, _MessageKeyError):
+    """No open connection has this id."""
+
+
+class ConnectionClosedError(SubscriptionError):
+    """The connection was closed while a writer waited for its frames."""
+
+
+class InvalidEventError(SubscriptionError, ValueError):
+    """A published event cannot be delivered as given (for example a malformed tenant field)."""
+
+
+class ConfigurationError(SubscriptionError, ValueError):
+    """An executor or bus setting is invalid."""
+
+
+class InternalEngineError(SubscriptionError):
+    """The engine failed unexpectedly (a bug): the call was abandoned, the process goes on."""
