@@ -19,6 +19,6 @@ ruff format --check .
 echo "==> mypy"
 mypy
 echo "==> stubtest"
-python -m mypy.stubtest fraiseql._fraiseql_rs fraiseql._fraiseql_rs.subscriptions
+python -m mypy.stubtest fraiseql._fraiseql_rs
 echo "==> pytest"
 python -m pytest "$@"

@@ -22,7 +22,8 @@ use crate::document::{CompiledOperation, DocumentCache, ShapePlan};
 use crate::error::{EngineError, EngineResult, GraphQLError, PathSegment};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::queue::{Connection, OverflowPolicy, QueuedFrame, SubscriptionKey, WaitState};
+use crate::memory;
+use crate::queue::{Connection, FrameKind, OverflowPolicy, QueuedFrame, SubscriptionKey, WaitState};
 use crate::shape;
 
 type FastMap<K, V> = HashMap<K, V, RandomState>;
@@ -111,8 +112,8 @@ struct Member {
     id: Arc<str>,
     connection: Arc<Connection>,
     context: SecurityContext,
-    next_head: Arc<[u8]>,
-    terminated: Arc<AtomicBool>,
+    /// Set once an `error` ended it: it gets nothing more while that frame waits to be taken.
+    terminated: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -141,7 +142,6 @@ struct SubscriptionEntry {
     group: GroupId,
     index_in_group: usize,
     operation: Arc<CompiledOperation>,
-    terminated: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
@@ -152,16 +152,61 @@ struct ConnectionEntry {
     explicit: bool,
 }
 
+/// The subscriptions using one client id: nearly always one, so no allocation for it.
+#[derive(Debug)]
+enum IdKeys {
+    One(SubscriptionKey),
+    Many(Vec<SubscriptionKey>),
+}
+
+impl IdKeys {
+    fn as_slice(&self) -> &[SubscriptionKey] {
+        match self {
+            IdKeys::One(key) => std::slice::from_ref(key),
+            IdKeys::Many(keys) => keys,
+        }
+    }
+
+    fn add(&mut self, key: SubscriptionKey) {
+        match self {
+            IdKeys::One(first) => *self = IdKeys::Many(vec![*first, key]),
+            IdKeys::Many(keys) => keys.push(key),
+        }
+    }
+
+    /// Removes `key`; true when none is left.
+    fn remove(&mut self, key: SubscriptionKey) -> bool {
+        match self {
+            IdKeys::One(only) => *only == key,
+            IdKeys::Many(keys) => {
+                keys.retain(|other| *other != key);
+                if let [last] = keys.as_slice() {
+                    *self = IdKeys::One(*last);
+                }
+                keys_empty(self)
+            }
+        }
+    }
+}
+
+fn keys_empty(keys: &IdKeys) -> bool {
+    matches!(keys, IdKeys::Many(keys) if keys.is_empty())
+}
+
 #[derive(Debug, Default)]
 struct Registry {
     connections: FastMap<Arc<str>, ConnectionEntry>,
     subscriptions: FastMap<SubscriptionKey, SubscriptionEntry>,
-    by_id: FastMap<Arc<str>, Vec<SubscriptionKey>>,
+    by_id: FastMap<Arc<str>, IdKeys>,
     groups: FastMap<GroupId, Group>,
     group_index: FastMap<GroupKey, GroupId>,
     channels: FastMap<Arc<str>, Vec<GroupId>>,
     resolver_refs: FastMap<ResolverId, usize>,
     next_key: u64,
+    /// Most subscriptions alive since memory was last given back to the system.
+    high_water: usize,
+    /// A large wave is draining: give memory back once more when it is gone entirely.
+    draining_wave: bool,
 }
 
 struct Inner {
@@ -251,14 +296,12 @@ impl Engine {
         let connection = registry.connection_or_insert(&connection_id, false, &inner.config);
         registry.next_key += 1;
         let key = registry.next_key;
-        let terminated = Arc::new(AtomicBool::new(false));
         let member = Member {
             key,
             id: subscription_id.clone(),
             connection: connection.clone(),
             context: registration.context,
-            next_head: envelope_head(&subscription_id, "next"),
-            terminated: terminated.clone(),
+            terminated: AtomicBool::new(false),
         };
         let group = match registry.group_index.get(&group_key).copied() {
             Some(group) => group,
@@ -274,9 +317,15 @@ impl Engine {
         let index_in_group = registry.add_member(group, member);
         registry.subscriptions.insert(
             key,
-            SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group, operation, terminated },
+            SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group, operation },
         );
-        registry.by_id.entry(subscription_id.clone()).or_default().push(key);
+        match registry.by_id.get_mut(&subscription_id) {
+            Some(keys) => keys.add(key),
+            None => {
+                registry.by_id.insert(subscription_id.clone(), IdKeys::One(key));
+            }
+        }
+        registry.high_water = registry.high_water.max(registry.subscriptions.len());
         if let Some(entry) = registry.connections.get_mut(&connection_id) {
             entry.subscriptions.insert(subscription_id, key);
         }
@@ -289,8 +338,12 @@ impl Engine {
         let mut registry = self.inner.registry.write();
         let key = registry.find(subscription)?;
         self.remove_subscription(&mut registry, key);
+        let trim = registry.wave_ended();
         drop(registry);
         self.inner.metrics.subscriptions_completed.fetch_add(1, Relaxed);
+        if trim {
+            memory::release_free_memory();
+        }
         Ok(())
     }
 
@@ -347,7 +400,11 @@ impl Engine {
         }
         registry.connections.remove(connection_id);
         registry.shrink();
+        let trim = registry.wave_ended();
         drop(registry);
+        if trim {
+            memory::release_free_memory();
+        }
         self.inner.metrics.subscriptions_completed.fetch_add(keys.len() as u64, Relaxed);
         if connection.close() {
             self.wake(vec![connection]);
@@ -435,7 +492,8 @@ impl Engine {
                 metrics.payloads_serialized.fetch_add(1, Relaxed);
                 Arc::from(shape::next_payload(&group.plan, value))
             });
-            let pushed = member.connection.push(QueuedFrame::new(member.key, member.next_head.clone(), body.clone()));
+            let frame = QueuedFrame::new(member.key, FrameKind::Next, member.id.clone(), body.clone());
+            let pushed = member.connection.push(frame);
             queued += u64::from(pushed.queued);
             dropped += u64::from(pushed.dropped);
             if pushed.wake {
@@ -456,7 +514,7 @@ impl Engine {
             if !member.context.can_see(&event.scope) || member.terminated.swap(true, Relaxed) {
                 continue;
             }
-            let frame = QueuedFrame::terminal(member.key, envelope_head(&member.id, "error"), body.clone());
+            let frame = QueuedFrame::new(member.key, FrameKind::Error, member.id.clone(), body.clone());
             let pushed = member.connection.push(frame);
             self.inner.metrics.frames_queued.fetch_add(u64::from(pushed.queued), Relaxed);
             self.inner.metrics.frames_dropped_overflow.fetch_add(u64::from(pushed.dropped), Relaxed);
@@ -506,11 +564,11 @@ impl Engine {
 
     /// Frees the subscriptions whose terminal frame was just taken.
     fn release_terminated(&self, frames: &[QueuedFrame]) {
-        if !frames.iter().any(|frame| frame.terminal) {
+        if !frames.iter().any(QueuedFrame::is_terminal) {
             return;
         }
         let mut registry = self.inner.registry.write();
-        for frame in frames.iter().filter(|frame| frame.terminal) {
+        for frame in frames.iter().filter(|frame| frame.is_terminal()) {
             if registry.subscriptions.contains_key(&frame.subscription) {
                 self.remove_subscription(&mut registry, frame.subscription);
                 self.inner.metrics.subscriptions_terminated_by_error.fetch_add(1, Relaxed);
@@ -626,17 +684,13 @@ impl Engine {
     fn remove_subscription(&self, registry: &mut Registry, key: SubscriptionKey) {
         let Some(entry) = registry.subscriptions.get(&key) else { return };
         let (group, connection, id) = (entry.group, entry.connection.clone(), entry.id.clone());
-        entry.terminated.store(true, Relaxed);
         registry.remove_member(key);
         if let Some(released) = registry.release_group_if_empty(group) {
             self.inner.released_resolvers.lock().push(released);
         }
         registry.subscriptions.remove(&key);
-        if let Some(keys) = registry.by_id.get_mut(&id) {
-            keys.retain(|other| *other != key);
-            if keys.is_empty() {
-                registry.by_id.remove(&id);
-            }
+        if registry.by_id.get_mut(&id).is_some_and(|keys| keys.remove(key)) {
+            registry.by_id.remove(&id);
         }
         connection.purge(key);
         let mut close_implicit = false;
@@ -698,7 +752,7 @@ impl Registry {
                 .and_then(|entry| entry.subscriptions.get(subscription.subscription_id))
                 .copied()
                 .ok_or_else(not_found),
-            None => match self.by_id.get(subscription.subscription_id).map(Vec::as_slice) {
+            None => match self.by_id.get(subscription.subscription_id).map(IdKeys::as_slice) {
                 Some([key]) => Ok(*key),
                 Some(keys) if keys.len() > 1 => Err(EngineError::AmbiguousSubscription {
                     subscription_id: subscription.subscription_id.to_owned(),
@@ -773,6 +827,22 @@ impl Registry {
             return Some(resolver);
         }
         None
+    }
+
+    /// True once live subscriptions fell to a quarter of a high-water mark of at least
+    /// [`memory::WAVE_SIZE`]: the moment to give the freed memory back to the system.
+    fn wave_ended(&mut self) -> bool {
+        let live = self.subscriptions.len();
+        if self.high_water >= memory::WAVE_SIZE && live * 4 <= self.high_water {
+            self.high_water = live;
+            self.draining_wave = live > 0;
+            return true;
+        }
+        if self.draining_wave && live == 0 {
+            self.draining_wave = false;
+            return true;
+        }
+        false
     }
 
     /// Gives memory back after a wave of completions (hash maps never shrink by themselves).
@@ -852,15 +922,4 @@ fn resolver_error(root_field: &str, outcome: &ResolverOutcome) -> GraphQLError {
         ResolverOutcome::Value(_) => (String::new(), "INTERNAL"),
     };
     GraphQLError::new(message).with_code(code).with_path(vec![PathSegment::Field(root_field.to_owned())])
-}
-
-/// `{"id":<id>,"type":"<type>","payload":` with the id JSON-escaped.
-fn envelope_head(id: &str, message_type: &str) -> Arc<[u8]> {
-    let mut head = Vec::with_capacity(id.len() + 40);
-    head.extend_from_slice(b"{\"id\":");
-    head.extend_from_slice(&serde_json::to_vec(id).unwrap_or_default());
-    head.extend_from_slice(b",\"type\":\"");
-    head.extend_from_slice(message_type.as_bytes());
-    head.extend_from_slice(b"\",\"payload\":");
-    Arc::from(head)
 }

@@ -9,6 +9,7 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod memory;
 pub mod metrics;
 pub mod queue;
 pub mod shape;
@@ -18,4 +19,4 @@ pub use engine::{Engine, EngineConfig, PublishOutcome, Registration, ResolverId,
 pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};
 pub use metrics::{MetricsSnapshot, LATENCY_BUCKET_BOUNDS_NS};
-pub use queue::{OverflowPolicy, QueuedFrame, WaitState};
+pub use queue::{FrameKind, OverflowPolicy, QueuedFrame, WaitState};

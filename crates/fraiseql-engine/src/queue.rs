@@ -41,28 +41,63 @@ impl OverflowPolicy {
 /// Engine-internal identity of a subscription (never shown to clients).
 pub type SubscriptionKey = u64;
 
+/// Which graphql-transport-ws message a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    Next,
+    /// An `error`: the subscription's last frame; taking it frees the subscription.
+    Error,
+}
+
+/// One queued message. The envelope is written around the shared body only when the frame
+/// leaves the queue, so queueing stores two reference counts and no new bytes.
 #[derive(Debug, Clone)]
 pub struct QueuedFrame {
     pub subscription: SubscriptionKey,
-    head: Arc<[u8]>,
+    pub kind: FrameKind,
+    id: Arc<str>,
     body: Arc<[u8]>,
-    /// The subscription's last frame (an `error`): taking it frees the subscription.
-    pub terminal: bool,
 }
 
+const HEAD_START: &[u8] = b"{\"id\":";
 const FRAME_TAIL: &[u8] = b"}";
 
+fn type_part(kind: FrameKind) -> &'static [u8] {
+    match kind {
+        FrameKind::Next => b",\"type\":\"next\",\"payload\":",
+        FrameKind::Error => b",\"type\":\"error\",\"payload\":",
+    }
+}
+
+/// The id as a JSON string (only for the rare ids that need escaping).
+fn quoted_id(id: &str) -> Vec<u8> {
+    serde_json::to_vec(id).unwrap_or_default()
+}
+
+/// Ids almost never need escaping; those are written as they are, with no allocation.
+fn plain_id(id: &str) -> bool {
+    id.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
 impl QueuedFrame {
-    pub fn new(subscription: SubscriptionKey, head: Arc<[u8]>, body: Arc<[u8]>) -> Self {
-        Self { subscription, head, body, terminal: false }
+    pub fn new(subscription: SubscriptionKey, kind: FrameKind, id: Arc<str>, body: Arc<[u8]>) -> Self {
+        Self { subscription, kind, id, body }
     }
 
-    pub fn terminal(subscription: SubscriptionKey, head: Arc<[u8]>, body: Arc<[u8]>) -> Self {
-        Self { subscription, head, body, terminal: true }
+    pub fn is_terminal(&self) -> bool {
+        self.kind == FrameKind::Error
+    }
+
+    fn id_len(&self) -> usize {
+        if plain_id(&self.id) {
+            self.id.len() + 2
+        } else {
+            quoted_id(&self.id).len()
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.head.len() + self.body.len() + FRAME_TAIL.len()
+        HEAD_START.len() + self.id_len() + type_part(self.kind).len() + self.body.len() + FRAME_TAIL.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -71,11 +106,22 @@ impl QueuedFrame {
 
     /// Writes the whole frame into `out`, which must be exactly [`Self::len`] bytes long.
     pub fn write_into(&self, out: &mut [u8]) {
-        let (head, rest) = out.split_at_mut(self.head.len());
-        head.copy_from_slice(&self.head);
-        let (body, tail) = rest.split_at_mut(self.body.len());
-        body.copy_from_slice(&self.body);
-        tail.copy_from_slice(FRAME_TAIL);
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            out[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        put(HEAD_START);
+        if plain_id(&self.id) {
+            put(b"\"");
+            put(self.id.as_bytes());
+            put(b"\"");
+        } else {
+            put(&quoted_id(&self.id));
+        }
+        put(type_part(self.kind));
+        put(&self.body);
+        put(FRAME_TAIL);
     }
 
     pub fn to_vec(&self) -> Vec<u8> {
@@ -217,7 +263,7 @@ mod tests {
     use super::*;
 
     fn frame(subscription: SubscriptionKey, body: &str) -> QueuedFrame {
-        QueuedFrame::new(subscription, Arc::from(&b"{\"id\":\"s\",\"type\":\"next\",\"payload\":"[..]), Arc::from(body.as_bytes()))
+        QueuedFrame::new(subscription, FrameKind::Next, Arc::from("s"), Arc::from(body.as_bytes()))
     }
 
     fn bodies(frames: Vec<QueuedFrame>) -> Vec<String> {
@@ -225,8 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn frames_join_head_body_and_tail() {
+    fn frames_join_envelope_and_body() {
         assert_eq!(frame(1, "{}").to_vec(), b"{\"id\":\"s\",\"type\":\"next\",\"payload\":{}}");
+        let odd = QueuedFrame::new(1, FrameKind::Error, Arc::from("a\"b\n"), Arc::from(&b"[]"[..]));
+        assert_eq!(odd.len(), odd.to_vec().len());
+        assert_eq!(odd.to_vec(), b"{\"id\":\"a\\\"b\\n\",\"type\":\"error\",\"payload\":[]}");
+        assert!(odd.is_terminal());
     }
 
     #[test]

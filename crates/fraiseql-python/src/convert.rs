@@ -180,7 +180,7 @@ fn special(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
         }
         return Ok(Value::Object(map));
     }
-    Err(ConvertError::type_error(format!("unsupported type {:?}", type_name(object))))
+    Err(ConvertError::type_error(format!("unsupported type '{}'", type_name(object))))
 }
 
 fn dict_of(dict: &Bound<'_, PyDict>, depth: usize) -> ConvertResult<Value> {
@@ -197,7 +197,7 @@ fn key_of(key: &Bound<'_, PyAny>) -> ConvertResult<String> {
     match key.cast::<PyString>() {
         Ok(text) => text.to_str().map(str::to_owned).map_err(|e| ConvertError::value_error(e.to_string())),
         Err(_) => Err(ConvertError::type_error(format!(
-            "dict keys must be str, not {:?} (key {})",
+            "dict keys must be str, not '{}' (key {})",
             type_name(key),
             repr(key)
         ))),

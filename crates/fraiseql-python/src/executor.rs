@@ -271,7 +271,7 @@ impl PySubscriptionExecutor {
         tenant_field=Some("tenant_id".to_owned()),
         user_field=Some("user_id".to_owned()),
         document_cache_size=1000,
-    ))]
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,

@@ -3,3 +3,5 @@
 from . import subscriptions as subscriptions
 
 __version__: str
+
+__all__ = ["__version__", "subscriptions"]

@@ -4,7 +4,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any, Literal, final
 
-
 @final
 class PySubscriptionPayload:
     """The payload of a graphql-transport-ws ``subscribe`` message."""
@@ -70,7 +69,7 @@ class PyEventBusConfig:
     def consumer_group(self) -> str | None:
         """The Redis consumer group (``None`` for other buses)."""
 
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
@@ -197,4 +196,3 @@ __all__ = [
     "PySubscriptionExecutor",
     "PySubscriptionPayload",
 ]
-

@@ -1,0 +1,278 @@
+"""Python resolvers: sync and async, shared per group, errors, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fraiseql.subscriptions import PySubscriptionExecutor
+from tests.conftest import decode
+
+
+def test_register_resolver_refuses_non_callables(executor: PySubscriptionExecutor) -> None:
+    executor.register_subscription("c", "s", "subscription { a }")
+    with pytest.raises(TypeError, match="resolver must be callable, not int"):
+        executor.register_resolver("s", 3)  # type: ignore[arg-type]
+
+
+def test_register_resolver_for_unknown_subscription(executor: PySubscriptionExecutor) -> None:
+    with pytest.raises(KeyError):
+        executor.register_resolver("missing", lambda event, variables: event)
+    assert executor.get_metrics()["registered_resolvers"] == 0
+
+
+def test_sync_resolver_gets_event_and_variables(executor: PySubscriptionExecutor) -> None:
+    calls: list[tuple[Any, Any]] = []
+
+    def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        calls.append((event, variables))
+        return {"id": event["id"], "room": variables["room"], "secret": "hidden"}
+
+    query = "subscription($room: String!) { messageAdded(room: $room) { id room } }"
+    sub_id = executor.register_subscription("c", "s", query, variables={"room": "r1"})
+    executor.register_resolver(sub_id, resolver)
+    executor.publish_event("e", "messageAdded", {"id": 1})
+    assert calls == [({"id": 1}, {"room": "r1"})]
+    assert decode(executor.next_event("s"))["payload"] == {"data": {"messageAdded": {"id": 1, "room": "r1"}}}
+
+
+def test_seed_phase3_resolver_example(executor: PySubscriptionExecutor) -> None:
+    call_count = 0
+
+    def test_resolver(event_data: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        nonlocal call_count
+        call_count += 1
+        return {"id": event_data.get("id"), "transformed": True, "call_count": call_count}
+
+    sub_id = executor.register_subscription(
+        "conn1", "sub1", "subscription { test { id transformed } }", None, {}, user_id=1, tenant_id=1
+    )
+    executor.register_resolver(sub_id, test_resolver)
+    executor.publish_event("test", "test", {"user_id": 1, "tenant_id": 1, "id": "123"})
+    assert call_count == 1
+    executor.publish_event("test", "test", {"user_id": 1, "tenant_id": 1, "id": "456"})
+    assert call_count == 2
+    assert decode(executor.next_event("sub1"))["payload"] == {
+        "data": {"test": {"id": "123", "transformed": True}}
+    }
+
+
+def test_resolver_runs_once_per_group(executor: PySubscriptionExecutor) -> None:
+    calls = 0
+
+    def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return event
+
+    for index in range(100):
+        executor.register_subscription(f"c{index}", f"s{index}", "subscription { a { id } }", user_id="u")
+        executor.register_resolver(f"s{index}", resolver)
+    executor.publish_event("e", "a", {"id": 1})
+    assert calls == 1
+    assert executor.get_metrics()["payloads_serialized"] == 1
+    assert all(executor.next_event(f"s{index}") is not None for index in range(100))
+
+
+def test_different_security_contexts_get_their_own_call(executor: PySubscriptionExecutor) -> None:
+    calls = 0
+
+    def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return event
+
+    for user in ("u1", "u2"):
+        executor.register_subscription(user, "s", "subscription { a { id } }", user_id=user)
+        executor.register_resolver("s", resolver, connection_id=user)
+    executor.publish_event("e", "a", {"id": 1})
+    assert calls == 2
+
+
+def test_resolver_may_return_dataclasses(executor: PySubscriptionExecutor) -> None:
+    @dataclass
+    class User:
+        id: int
+        name: str
+        password: str
+
+    executor.register_subscription("c", "s", "subscription { users { id name } }")
+    executor.register_resolver("s", lambda event, variables: User(event["id"], "Ann", "x"))
+    executor.publish_event("e", "users", {"id": 3})
+    assert decode(executor.next_event("s"))["payload"] == {"data": {"users": {"id": 3, "name": "Ann"}}}
+
+
+def test_raising_resolver_sends_an_error_and_ends_only_that_subscription(
+    executor: PySubscriptionExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("database is down")
+
+    executor.register_subscription("c", "bad", "subscription { a { id } }")
+    executor.register_subscription("c", "good", "subscription { a { id } }")
+    executor.register_resolver("bad", broken)
+    with caplog.at_level(logging.ERROR, logger="fraiseql.subscriptions"):
+        executor.publish_event("e", "a", {"id": 1, "raw": "never sent"})
+    assert "resolver for 'a' failed" in caplog.text
+    frame = executor.next_event("bad")
+    assert frame is not None
+    assert b"never sent" not in frame
+    error = decode(frame)
+    assert error["type"] == "error"
+    assert error["payload"] == [
+        {
+            "message": 'Resolver for "a" raised ValueError: database is down',
+            "path": ["a"],
+            "extensions": {"code": "RESOLVER_ERROR"},
+        }
+    ]
+    assert decode(executor.next_event("good"))["type"] == "next"
+    executor.publish_event("e", "a", {"id": 2})
+    assert executor.next_event("good") is not None
+    metrics = executor.get_metrics()
+    assert (metrics["resolver_calls"], metrics["resolver_errors"]) == (1, 1)
+    assert metrics["active_subscriptions"] == 1, "the failed subscription is freed once its error is taken"
+    assert metrics["registered_resolvers"] == 0
+
+
+def test_unserializable_result_is_an_error(executor: PySubscriptionExecutor) -> None:
+    executor.register_subscription("c", "s", "subscription { a { id } }")
+    executor.register_resolver("s", lambda event, variables: {"id": {1, 2}})
+    executor.publish_event("e", "a", {"id": 1})
+    error = decode(executor.next_event("s"))
+    assert error["type"] == "error"
+    assert "unsupported type 'set' at the resolver result[\"id\"]" in error["payload"][0]["message"]
+
+
+def test_slow_sync_resolver_times_out() -> None:
+    executor = PySubscriptionExecutor(resolver_timeout=0.01)
+
+    def slow(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(0.05)
+        return event
+
+    executor.register_subscription("c", "s", "subscription { a { id } }")
+    executor.register_resolver("s", slow)
+    executor.publish_event("e", "a", {"id": 1})
+    error = decode(executor.next_event("s"))
+    assert error["payload"][0]["extensions"]["code"] == "RESOLVER_TIMEOUT"
+    assert executor.get_metrics()["resolver_timeouts"] == 1
+
+
+async def test_async_resolver_runs_on_the_running_loop() -> None:
+    executor = PySubscriptionExecutor()
+    loop = asyncio.get_running_loop()
+    seen_loops: list[asyncio.AbstractEventLoop] = []
+
+    async def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        seen_loops.append(asyncio.get_running_loop())
+        await asyncio.sleep(0)
+        return {"id": event["id"] * 10}
+
+    executor.open_connection("c")
+    executor.register_subscription("c", "s", "subscription { a { id } }")
+    executor.register_resolver("s", resolver)
+    executor.publish_event("e", "a", {"id": 1})
+    frames = await asyncio.wait_for(executor.wait_for_frames("c"), 5)
+    assert decode(frames[0])["payload"] == {"data": {"a": {"id": 10}}}
+    assert seen_loops == [loop]
+
+
+async def test_async_results_keep_publish_order() -> None:
+    executor = PySubscriptionExecutor()
+
+    async def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        # Earlier events take longer: completion order is the reverse of publish order.
+        await asyncio.sleep(0.02 * (5 - event["n"]))
+        return event
+
+    executor.open_connection("c")
+    executor.register_subscription("c", "s", "subscription { a { n } }")
+    executor.register_resolver("s", resolver)
+    for n in range(5):
+        executor.publish_event("e", "a", {"n": n})
+    received: list[int] = []
+    while len(received) < 5:
+        frames = await asyncio.wait_for(executor.wait_for_frames("c"), 5)
+        received.extend(decode(frame)["payload"]["data"]["a"]["n"] for frame in frames)
+    assert received == [0, 1, 2, 3, 4]
+
+
+async def test_async_resolver_timeout_and_error() -> None:
+    executor = PySubscriptionExecutor(resolver_timeout=0.05)
+
+    async def hangs(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(10)
+        return event
+
+    async def fails(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        raise RuntimeError("nope")
+
+    executor.open_connection("c")
+    executor.register_subscription("c", "slow", "subscription { a { id } }")
+    executor.register_subscription("c", "bad", "subscription { a { id } }")
+    executor.register_resolver("slow", hangs)
+    executor.register_resolver("bad", fails)
+    executor.publish_event("e", "a", {"id": 1})
+    codes: dict[str, str] = {}
+    while len(codes) < 2:
+        for frame in await asyncio.wait_for(executor.wait_for_frames("c"), 5):
+            message = decode(frame)
+            codes[message["id"]] = message["payload"][0]["extensions"]["code"]
+    assert codes == {"slow": "RESOLVER_TIMEOUT", "bad": "RESOLVER_ERROR"}
+    metrics = executor.get_metrics()
+    assert (metrics["resolver_timeouts"], metrics["resolver_errors"], metrics["pending_resolver_jobs"]) == (
+        1,
+        1,
+        0,
+    )
+
+
+def test_async_resolver_from_a_plain_script(executor: PySubscriptionExecutor) -> None:
+    async def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        return {"id": "async"}
+
+    executor.register_subscription("c", "s", "subscription { a { id } }")
+    executor.register_resolver("s", resolver)
+    executor.publish_event("e", "a", {"id": 1})
+    assert decode(executor.next_event("s"))["payload"]["data"]["a"] == {"id": "async"}
+
+
+async def test_async_resolver_of_a_thread_publish_runs_on_the_attached_loop() -> None:
+    executor = PySubscriptionExecutor()
+    loop = asyncio.get_running_loop()
+    executor.attach_event_loop(loop)
+    ran_on: list[asyncio.AbstractEventLoop] = []
+
+    async def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        ran_on.append(asyncio.get_running_loop())
+        return event
+
+    executor.open_connection("c")
+    executor.register_subscription("c", "s", "subscription { a { id } }")
+    executor.register_resolver("s", resolver)
+    thread = threading.Thread(target=executor.publish_event, args=("e", "a", {"id": 1}))
+    thread.start()
+    frames = await asyncio.wait_for(executor.wait_for_frames("c"), 5)
+    thread.join()
+    assert decode(frames[0])["payload"]["data"]["a"] == {"id": 1}
+    assert ran_on == [loop]
+
+
+def test_resolvers_are_released_with_their_subscriptions(executor: PySubscriptionExecutor) -> None:
+    def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+        return event
+
+    for index in range(10):
+        executor.register_subscription("c", f"s{index}", "subscription { a }")
+        executor.register_resolver(f"s{index}", resolver)
+    assert executor.get_metrics()["registered_resolvers"] == 1
+    assert executor.close_connection("c") == 10
+    assert executor.get_metrics()["registered_resolvers"] == 0
