@@ -168,3 +168,18 @@ def test_documents_are_cached_by_text(executor: PySubscriptionExecutor) -> None:
         executor.register_subscription(f"c{index}", "s", QUERY)
     assert executor.get_metrics()["cached_documents"] == 1
     assert executor.get_metrics()["active_groups"] == 1
+
+
+def test_inspect_subscription_reports_root_field_and_arguments(executor: PySubscriptionExecutor) -> None:
+    query = "subscription On($room: String!, $n: Int = 5) { m: messageAdded(room: $room, last: $n) { id } }"
+    info = executor.inspect_subscription(query, variables={"room": "lobby"})
+    assert info == {
+        "root_field": "messageAdded",
+        "response_key": "m",
+        "operation_name": "On",
+        "arguments": {"room": "lobby", "last": 5},
+        "variables": {"room": "lobby", "n": 5},
+    }
+    assert executor.get_metrics()["active_subscriptions"] == 0
+    with pytest.raises(GraphQLDocumentError, match="not provided"):
+        executor.inspect_subscription(query)

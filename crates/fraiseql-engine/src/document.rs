@@ -44,6 +44,7 @@ enum RawSelection {
 struct RawField {
     response_key: Arc<str>,
     name: Arc<str>,
+    arguments: Vec<(String, Node<ast::Value>)>,
     conditions: Vec<Condition>,
     selections: Vec<RawSelection>,
     has_selection_set: bool,
@@ -188,6 +189,20 @@ impl CompiledOperation {
         } else {
             Err(EngineError::Document(errors))
         }
+    }
+
+    /// The root field's response key (its alias, or its name).
+    pub fn root_response_key(&self) -> &Arc<str> {
+        &self.root.response_key
+    }
+
+    /// The root field's arguments with the (coerced) variables substituted.
+    pub fn root_arguments(&self, variables: &Map<String, Value>) -> Map<String, Value> {
+        self.root
+            .arguments
+            .iter()
+            .map(|(name, value)| (name.clone(), argument_value(value, variables)))
+            .collect()
     }
 
     /// Evaluates `@skip`/`@include`, merges fields by response key and builds the shaping plan.
@@ -368,6 +383,11 @@ impl CompileContext<'_> {
             Selection::Field(field) => RawSelection::Field(RawField {
                 response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
                 name: Arc::from(field.name.as_str()),
+                arguments: field
+                    .arguments
+                    .iter()
+                    .map(|argument| (argument.name.to_string(), argument.value.clone()))
+                    .collect(),
                 conditions: self.conditions(&field.directives)?,
                 selections: self.selections(&field.selection_set, depth + 1)?,
                 has_selection_set: !field.selection_set.is_empty(),
@@ -569,6 +589,18 @@ fn const_value(value: &ast::Value) -> Value {
     }
 }
 
+/// A literal argument value with variables replaced by their values (absent ones are null).
+fn argument_value(value: &ast::Value, variables: &Map<String, Value>) -> Value {
+    match value {
+        ast::Value::Variable(name) => variables.get(name.as_str()).cloned().unwrap_or(Value::Null),
+        ast::Value::List(items) => Value::Array(items.iter().map(|item| argument_value(item, variables)).collect()),
+        ast::Value::Object(fields) => Value::Object(
+            fields.iter().map(|(name, item)| (name.to_string(), argument_value(item, variables))).collect(),
+        ),
+        other => const_value(other),
+    }
+}
+
 fn located(message: String, range: Option<std::ops::Range<LineColumn>>) -> GraphQLError {
     let mut error = GraphQLError::new(message);
     if let Some(range) = range {
@@ -701,6 +733,21 @@ mod tests {
         assert!(missing.to_string().contains("\"$room\" of required type \"String!\""), "{missing}");
         let given = json!({"room": "r"}).as_object().unwrap().clone();
         assert_eq!(Value::Object(op.coerce_variables(&given).unwrap()), json!({"room": "r", "n": 3}));
+    }
+
+    #[test]
+    fn root_arguments_substitute_variables() {
+        let op = CompiledOperation::compile(
+            "subscription($room: String!, $n: Int = 2) { m: messageAdded(room: $room, first: $n, tags: [\"a\", $room], f: {x: 1.5}) { id } }",
+            None,
+        )
+        .unwrap();
+        let variables = op.coerce_variables(json!({"room": "lobby"}).as_object().unwrap()).unwrap();
+        assert_eq!(
+            Value::Object(op.root_arguments(&variables)),
+            json!({"room": "lobby", "first": 2, "tags": ["a", "lobby"], "f": {"x": 1.5}})
+        );
+        assert_eq!(&**op.root_response_key(), "m");
     }
 
     #[test]

@@ -69,6 +69,18 @@ pub struct Registration<'a> {
     pub channel: Option<&'a str>,
 }
 
+/// What a subscription document asks for, as a server needs to know before registering it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationInfo {
+    pub root_field: Arc<str>,
+    pub response_key: Arc<str>,
+    pub operation_name: Option<String>,
+    /// The root field's arguments, variables substituted.
+    pub arguments: Map<String, Value>,
+    /// The variables with defaults applied.
+    pub variables: Map<String, Value>,
+}
+
 /// Which subscription a call is about: its client id, and its connection when several
 /// connections use the same id.
 #[derive(Debug, Clone, Copy)]
@@ -256,6 +268,20 @@ impl Engine {
     /// Installs the function that wakes the host when writers have frames to send.
     pub fn set_ready_notifier(&self, notifier: Option<ReadyNotifier>) {
         *self.inner.notifier.write() = notifier;
+    }
+
+    /// Parses and validates a document (cached) and says what it subscribes to, without
+    /// registering anything.
+    pub fn inspect(&self, query: &str, operation_name: Option<&str>, variables: &Map<String, Value>) -> EngineResult<OperationInfo> {
+        let operation = self.inner.documents.get_or_compile(query, operation_name)?;
+        let variables = operation.coerce_variables(variables)?;
+        Ok(OperationInfo {
+            root_field: operation.root_field.clone(),
+            response_key: operation.root_response_key().clone(),
+            operation_name: operation.operation_name.clone(),
+            arguments: operation.root_arguments(&variables),
+            variables,
+        })
     }
 
     /// Registers a subscription under the client's id; returns the channel it listens on.

@@ -372,6 +372,31 @@ impl PySubscriptionExecutor {
         Ok(subscription_id.to_owned())
     }
 
+    /// Validates a subscription document (cached) and returns what it subscribes to:
+    /// `root_field`, `response_key`, `operation_name`, `arguments` (variables substituted) and
+    /// `variables` (defaults applied). Raises `GraphQLDocumentError` like `register_subscription`.
+    #[pyo3(signature = (query, operation_name=None, variables=None))]
+    fn inspect_subscription<'py>(
+        &self,
+        py: Python<'py>,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let variables = match variables {
+            Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
+            _ => serde_json::Map::new(),
+        };
+        let info = detached(py, || self.engine.inspect(query, operation_name, &variables))?;
+        let dict = PyDict::new(py);
+        dict.set_item("root_field", &*info.root_field)?;
+        dict.set_item("response_key", &*info.response_key)?;
+        dict.set_item("operation_name", info.operation_name)?;
+        dict.set_item("arguments", convert::object_to_python(py, &info.arguments)?)?;
+        dict.set_item("variables", convert::object_to_python(py, &info.variables)?)?;
+        Ok(dict)
+    }
+
     /// Runs `resolver(event, variables)` for this subscription's events instead of sending the
     /// event's data. Pass the same callable object to subscriptions that should share its work.
     #[pyo3(signature = (subscription_id, resolver, connection_id=None))]

@@ -131,6 +131,16 @@ class PySubscriptionExecutor:
         The channel is the root field's name unless ``channel`` is given.
         """
 
+    def inspect_subscription(
+        self, query: str, operation_name: str | None = None, variables: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Validate a subscription document (cached) and say what it subscribes to.
+
+        Returns ``root_field``, ``response_key``, ``operation_name``, ``arguments`` (the root
+        field's arguments, variables substituted) and ``variables`` (defaults applied). Raises
+        ``GraphQLDocumentError`` like ``register_subscription``.
+        """
+
     def register_resolver(
         self, subscription_id: str, resolver: Callable[..., Any], connection_id: str | None = None
     ) -> None:

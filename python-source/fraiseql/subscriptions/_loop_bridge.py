@@ -23,7 +23,7 @@ class _ResolutionSink(Protocol):
 
 
 # Tasks are referenced until they finish: asyncio keeps only weak references to them.
-_running: set[asyncio.Task[None]] = set()
+_running: set[asyncio.Future[Any]] = set()
 
 
 def install_reader(loop: asyncio.AbstractEventLoop, fd: int, executor: _ResolutionSink) -> None:
@@ -40,20 +40,52 @@ def install_reader(loop: asyncio.AbstractEventLoop, fd: int, executor: _Resoluti
     loop.add_reader(fd, on_ready)
 
 
-async def _resolve(
-    sink: _ResolutionSink, pending: object, awaitable: Awaitable[Any], timeout: float | None
+class _Resolution:
+    """One async resolver call as a task on the loop, with its timeout as a timer (cheaper than
+    ``asyncio.wait_for``, which adds a task and a future per call)."""
+
+    __slots__ = ("expired", "pending", "sink", "timer")
+
+    def __init__(self, sink: _ResolutionSink, pending: object) -> None:
+        self.sink = sink
+        self.pending = pending
+        self.expired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    def start(
+        self, loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any], timeout: float | None
+    ) -> asyncio.Future[Any]:
+        task = asyncio.ensure_future(awaitable, loop=loop)
+        _running.add(task)
+        if timeout is not None:
+            self.timer = loop.call_later(timeout, self.expire, task)
+        task.add_done_callback(self.finished)
+        return task
+
+    def expire(self, task: asyncio.Future[Any]) -> None:
+        self.expired = True
+        task.cancel()
+
+    def finished(self, task: asyncio.Future[Any]) -> None:
+        _running.discard(task)
+        if self.timer is not None:
+            self.timer.cancel()
+        if task.cancelled():
+            self.sink._resolution_failed(self.pending, None, self.expired)
+            return
+        error = task.exception()
+        if error is not None:
+            self.sink._resolution_failed(self.pending, error, False)
+        else:
+            self.sink._resolution_succeeded(self.pending, task.result())
+
+
+async def _run_to_completion(
+    resolution: _Resolution, awaitable: Awaitable[Any], timeout: float | None
 ) -> None:
-    try:
-        result = await asyncio.wait_for(awaitable, timeout)
-    except asyncio.TimeoutError:
-        sink._resolution_failed(pending, None, True)
-    except asyncio.CancelledError as error:
-        sink._resolution_failed(pending, error, False)
-        raise
-    except Exception as error:  # the resolver's failure becomes that subscription's `error`
-        sink._resolution_failed(pending, error, False)
-    else:
-        sink._resolution_succeeded(pending, result)
+    task = resolution.start(asyncio.get_running_loop(), awaitable, timeout)
+    # `finished` was registered first, so it has run when this wait returns.
+    await asyncio.wait([task])
 
 
 def schedule(
@@ -69,19 +101,17 @@ def schedule(
     comes from another thread); else, in a plain synchronous program, a private loop runs the
     resolver to completion before ``publish_event`` returns.
     """
+    resolution = _Resolution(sink, pending)
     try:
         running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    coroutine = _resolve(sink, pending, awaitable, timeout)
     if running is not None:
-        task = running.create_task(coroutine)
-        _running.add(task)
-        task.add_done_callback(_running.discard)
+        resolution.start(running, awaitable, timeout)
     elif attached_loop is not None and attached_loop.is_running():
-        asyncio.run_coroutine_threadsafe(coroutine, attached_loop)
+        attached_loop.call_soon_threadsafe(resolution.start, attached_loop, awaitable, timeout)
     else:
-        asyncio.run(coroutine)
+        asyncio.run(_run_to_completion(resolution, awaitable, timeout))
 
 
 _logger = logging.getLogger("fraiseql.subscriptions")
