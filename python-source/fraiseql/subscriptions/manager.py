@@ -1,0 +1,271 @@
+"""The user-facing object: subscription fields, the engine, the limits and the live connections."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import string
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+
+from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig, PySubscriptionExecutor
+from fraiseql.subscriptions.adapter import RequestInfo
+from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentError
+
+if TYPE_CHECKING:
+    from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
+
+Resolver = Callable[[Any, dict[str, Any]], Any]
+ChannelSpec = str | Callable[[dict[str, Any]], str] | None
+ResolverT = TypeVar("ResolverT", bound=Resolver)
+
+
+@dataclass(frozen=True)
+class ConnectionContext:
+    """Who is on a connection, as ``on_connect`` decided.
+
+    ``user_id`` and ``tenant_id`` drive event visibility; ``scopes`` and ``data`` are yours;
+    ``ack_payload``, when set, is sent with ``connection_ack``.
+    """
+
+    user_id: str | int | None = None
+    tenant_id: str | int | None = None
+    scopes: tuple[str, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+    ack_payload: dict[str, Any] | None = None
+
+    @classmethod
+    def from_hook_result(cls, result: object) -> ConnectionContext:
+        """Accepts what an ``on_connect`` hook may return: a context, a dict, ``None``/``True``."""
+        if isinstance(result, ConnectionContext):
+            return result
+        if result is None or result is True:
+            return cls()
+        if isinstance(result, Mapping):
+            known = {"user_id", "tenant_id", "scopes", "ack_payload"}
+            return cls(
+                user_id=result.get("user_id"),
+                tenant_id=result.get("tenant_id"),
+                scopes=tuple(result.get("scopes", ())),
+                data={key: value for key, value in result.items() if key not in known},
+                ack_payload=result.get("ack_payload"),
+            )
+        raise TypeError(
+            "on_connect must return a ConnectionContext, a dict, True/None to accept, or False to refuse; "
+            f"got {type(result).__name__}"
+        )
+
+
+class ConnectionRejected(Exception):
+    """Raise from ``on_connect`` to refuse a connection (closed with 4403)."""
+
+
+OnConnect = Callable[[dict[str, Any] | None, RequestInfo], Awaitable[object] | object]
+
+
+@dataclass
+class SubscriptionConfig:
+    """Settings of a :class:`SubscriptionManager`; every limit has a safe default."""
+
+    bus: PyEventBusConfig | None = None
+    #: Frames kept per connection before ``overflow`` applies.
+    max_queued_frames: int = 1000
+    overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
+    #: Seconds a resolver may take (``None``: no limit).
+    resolver_timeout: float | None = 5.0
+    tenant_field: str | None = "tenant_id"
+    user_field: str | None = "user_id"
+    #: Seconds a client has to send ``connection_init`` (the reference implementation's 3 s).
+    connection_init_timeout: float = 3.0
+    #: Seconds between server pings (``None``: no keep-alive).
+    keepalive_interval: float | None = 15.0
+    #: Seconds a client has to answer a ping before it is closed (4504).
+    keepalive_timeout: float = 10.0
+    #: Active subscriptions per connection; one more gets an ``error`` message.
+    max_subscriptions_per_connection: int = 100
+    #: Largest client message in bytes; a larger one closes the connection with 1009.
+    max_message_size: int = 64 * 1024
+    #: ``on_connect(payload, request_info)``: see :class:`ConnectionContext`.
+    on_connect: OnConnect | None = None
+
+    def __post_init__(self) -> None:
+        if self.connection_init_timeout <= 0:
+            raise ConfigurationError("connection_init_timeout must be positive")
+        if self.keepalive_interval is not None and self.keepalive_interval <= 0:
+            raise ConfigurationError("keepalive_interval must be positive or None")
+        if self.keepalive_timeout <= 0:
+            raise ConfigurationError("keepalive_timeout must be positive")
+        if self.max_subscriptions_per_connection < 1:
+            raise ConfigurationError("max_subscriptions_per_connection must be at least 1")
+        if self.max_message_size < 64:
+            raise ConfigurationError("max_message_size must be at least 64 bytes")
+
+
+@dataclass(frozen=True)
+class SubscriptionField:
+    """A root field of the Subscription type: its resolver (optional) and its channel."""
+
+    name: str
+    resolver: Resolver | None
+    channel: ChannelSpec
+
+    def channel_for(self, arguments: dict[str, Any]) -> str:
+        if self.channel is None:
+            return self.name
+        if callable(self.channel):
+            return str(self.channel(arguments))
+        names = [name for _, name, _, _ in string.Formatter().parse(self.channel) if name]
+        missing = [name for name in names if name not in arguments]
+        if missing:
+            raise GraphQLDocumentError(
+                f'Field "{self.name}" needs the argument(s) {", ".join(missing)}.',
+                [{"message": f'Field "{self.name}" needs the argument(s) {", ".join(missing)}.'}],
+            )
+        return self.channel.format(**arguments)
+
+
+class SubscriptionManager:
+    """Owns the engine, the subscription fields, the limits and the live connections.
+
+    >>> manager = SubscriptionManager()
+    >>> @manager.subscription(channel="room:{room}")
+    ... async def messageAdded(event, variables):
+    ...     return event
+    >>> # later, from application code:  await manager.publish("room:lobby", {...})
+    """
+
+    def __init__(self, config: SubscriptionConfig | None = None) -> None:
+        self.config = config or SubscriptionConfig()
+        self.executor = PySubscriptionExecutor(
+            self.config.bus,
+            max_queued_frames=self.config.max_queued_frames,
+            overflow=self.config.overflow,
+            resolver_timeout=self.config.resolver_timeout,
+            tenant_field=self.config.tenant_field,
+            user_field=self.config.user_field,
+        )
+        self.fields: dict[str, SubscriptionField] = {}
+        self._handlers: set[GraphQLTransportWSHandler] = set()
+
+    # -- declaring subscription fields ------------------------------------------------------
+
+    @overload
+    def subscription(self, resolver: ResolverT, /) -> ResolverT: ...
+
+    @overload
+    def subscription(
+        self, resolver: None = None, /, *, name: str | None = None, channel: ChannelSpec = None
+    ) -> Callable[[ResolverT], ResolverT]: ...
+
+    def subscription(
+        self, resolver: ResolverT | None = None, /, *, name: str | None = None, channel: ChannelSpec = None
+    ) -> ResolverT | Callable[[ResolverT], ResolverT]:
+        """Declare a root subscription field resolved by ``resolver(event, variables)``.
+
+        The field is named after the function unless ``name`` is given. Its channel is the field
+        name, or ``channel``: a format string over the field's arguments (``"room:{room}"``) or
+        a function of them. ``async def`` and plain resolvers both work.
+        """
+
+        def register(function: ResolverT) -> ResolverT:
+            self.add_field(name or function.__name__, function, channel=channel)
+            return function
+
+        return register(resolver) if resolver is not None else register
+
+    def add_field(self, name: str, resolver: Resolver | None = None, *, channel: ChannelSpec = None) -> None:
+        """Declare a root subscription field; without resolver, subscribers get the event's data."""
+        if resolver is not None and not callable(resolver):
+            raise TypeError(f"resolver for {name!r} must be callable")
+        if name in self.fields:
+            raise ConfigurationError(f"subscription field {name!r} is already declared")
+        self.fields[name] = SubscriptionField(name, resolver, channel)
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    async def publish(
+        self,
+        channel: str,
+        data: object,
+        *,
+        event_type: str | None = None,
+        tenant_id: str | int | None = None,
+        user_id: str | int | None = None,
+        global_event: bool = False,
+    ) -> None:
+        """Publish an event to every subscription listening on ``channel``."""
+        self.executor.publish_event(
+            event_type or channel,
+            channel,
+            data,
+            tenant_id=tenant_id,
+            user_id=user_id,
+            global_event=global_event,
+        )
+
+    # -- what the protocol handler calls ------------------------------------------------------
+
+    def subscribe(
+        self,
+        connection_id: str,
+        subscription_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context: ConnectionContext,
+    ) -> None:
+        """Validate and register one subscription; raises ``GraphQLDocumentError``."""
+        info = self.executor.inspect_subscription(query, operation_name, variables)
+        field_ = self.fields.get(info["root_field"])
+        if field_ is None:
+            message = f'Cannot query field "{info["root_field"]}" on type "Subscription".'
+            raise GraphQLDocumentError(message, [{"message": message}])
+        channel = field_.channel_for(info["arguments"])
+        self.executor.register_subscription(
+            connection_id,
+            subscription_id,
+            query,
+            operation_name,
+            info["variables"],
+            user_id=context.user_id,
+            tenant_id=context.tenant_id,
+            channel=channel,
+        )
+        if field_.resolver is not None:
+            self.executor.register_resolver(subscription_id, field_.resolver, connection_id=connection_id)
+
+    async def authorize(
+        self, payload: dict[str, Any] | None, request: RequestInfo
+    ) -> ConnectionContext | None:
+        """Runs ``on_connect``; ``None`` means refused."""
+        hook = self.config.on_connect
+        if hook is None:
+            return ConnectionContext()
+        try:
+            result = hook(payload, request)
+            if inspect.isawaitable(result):
+                result = await result
+        except ConnectionRejected:
+            return None
+        if result is False:
+            return None
+        return ConnectionContext.from_hook_result(result)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def _attach(self, handler: GraphQLTransportWSHandler) -> None:
+        self._handlers.add(handler)
+
+    def _detach(self, handler: GraphQLTransportWSHandler) -> None:
+        self._handlers.discard(handler)
+
+    @property
+    def connection_count(self) -> int:
+        return len(self._handlers)
+
+    async def shutdown(self) -> None:
+        """Close every connection with 1001 "Going away" (call it before the server stops)."""
+        handlers = list(self._handlers)
+        if handlers:
+            await asyncio.gather(*(handler.shutdown() for handler in handlers), return_exceptions=True)

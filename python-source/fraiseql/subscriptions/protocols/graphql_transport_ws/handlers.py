@@ -1,0 +1,334 @@
+"""The graphql-transport-ws state machine for one connection.
+
+Three tasks per connection: the reader (this class's ``run``), the writer (sleeps until the
+engine has frames for the connection, then sends them as they are), and the keep-alive pinger.
+Decisions where the protocol leaves a choice are documented in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from fraiseql.subscriptions.adapter import WebSocketAdapter
+from fraiseql.subscriptions.errors import (
+    ConnectionClosedError,
+    GraphQLDocumentError,
+    SubscriptionNotFoundError,
+)
+from fraiseql.subscriptions.manager import ConnectionContext
+from fraiseql.subscriptions.protocols.graphql_transport_ws.types import (
+    CLIENT_MESSAGE_TYPES,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    CloseCode,
+    GraphQLFormattedError,
+)
+
+if TYPE_CHECKING:
+    from fraiseql.subscriptions.manager import SubscriptionManager
+
+logger = logging.getLogger("fraiseql.subscriptions")
+
+# Engine frames start with {"id":"<id>","type":"<type>"...: the first `","type":"` ends the id
+# (an id cannot contain an unescaped quote).
+_FRAME_ID_START = len(b'{"id":"')
+_TYPE_MARK = b'","type":"'
+_MAX_CLOSE_REASON = 123
+
+
+def _frame_header(frame: bytes) -> tuple[str, bool]:
+    """The subscription id of an engine frame and whether it is an ``error``."""
+    end = frame.find(_TYPE_MARK, _FRAME_ID_START)
+    raw = frame[_FRAME_ID_START:end]
+    subscription_id = json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
+    return subscription_id, frame.startswith(b"error", end + len(_TYPE_MARK))
+
+
+def _truncate_reason(reason: str) -> str:
+    encoded = reason.encode()
+    if len(encoded) <= _MAX_CLOSE_REASON:
+        return reason
+    return encoded[: _MAX_CLOSE_REASON - 3].decode(errors="ignore") + "..."
+
+
+class _Closed(Exception):
+    """The connection was closed by us; stop reading."""
+
+
+class GraphQLTransportWSHandler:
+    """Serves one graphql-transport-ws connection through a :class:`WebSocketAdapter`."""
+
+    def __init__(self, manager: SubscriptionManager, websocket: WebSocketAdapter) -> None:
+        self.manager = manager
+        self.websocket = websocket
+        self.connection_id = uuid.uuid4().hex
+        self.context: ConnectionContext | None = None
+        self.init_received = False
+        self.acknowledged = False
+        self.active: set[str] = set()
+        self._closed = False
+        self._completions = 0
+        self._pong = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve the connection until it closes; frees everything it held."""
+        offered = self.websocket.request_info.subprotocols
+        if offered and GRAPHQL_TRANSPORT_WS_PROTOCOL not in offered:
+            await self.websocket.accept(None)
+            await self._close(CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
+            return
+        await self.websocket.accept(GRAPHQL_TRANSPORT_WS_PROTOCOL if offered else None)
+        executor = self.manager.executor
+        executor.open_connection(self.connection_id)
+        self.manager._attach(self)
+        self._spawn(self._init_timeout())
+        self._spawn(self._write_frames())
+        try:
+            await self._read_messages()
+        finally:
+            self._closed = True
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            executor.close_connection(self.connection_id)
+            self.active.clear()
+            self.manager._detach(self)
+
+    async def shutdown(self) -> None:
+        """Server shutdown: close with 1001."""
+        await self._close(CloseCode.GOING_AWAY, "Going away")
+
+    def _spawn(self, coroutine: Any) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            await self.websocket.close(code, _truncate_reason(reason))
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        if self._closed:
+            return
+        try:
+            await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+        except Exception:
+            # The peer went away: the reader sees the close and cleans up.
+            self._closed = True
+
+    # -- reading ------------------------------------------------------------------------------
+
+    async def _read_messages(self) -> None:
+        limit = self.manager.config.max_message_size
+        while not self._closed:
+            message = await self.websocket.receive()
+            if message is None or self._closed:
+                return
+            if isinstance(message, bytes):
+                await self._close(CloseCode.BAD_REQUEST, "Binary messages are not supported")
+                return
+            if len(message) > limit or (len(message) * 4 > limit and len(message.encode()) > limit):
+                await self._close(CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes")
+                return
+            try:
+                await self._dispatch(message)
+            except _Closed:
+                return
+            except Exception:
+                logger.exception("internal error on connection %s", self.connection_id)
+                await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
+                return
+
+    async def _bad_request(self, reason: str) -> NoReturn:
+        await self._close(CloseCode.BAD_REQUEST, reason)
+        raise _Closed
+
+    async def _dispatch(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            await self._bad_request("Invalid message received: not JSON")
+        if not isinstance(message, dict):
+            await self._bad_request("Invalid message received: not a JSON object")
+        message_type = message.get("type")
+        if not isinstance(message_type, str) or message_type not in CLIENT_MESSAGE_TYPES:
+            await self._bad_request("Invalid message received: unknown or missing type")
+        if message_type == "connection_init":
+            await self._on_connection_init(message)
+        elif message_type == "ping":
+            payload = await self._optional_object(message, "payload")
+            await self._send(
+                {"type": "pong", "payload": payload} if payload is not None else {"type": "pong"}
+            )
+        elif message_type == "pong":
+            await self._optional_object(message, "payload")
+            self._pong.set()
+        elif message_type == "subscribe":
+            await self._on_subscribe(message)
+        else:
+            await self._on_complete(message)
+
+    async def _optional_object(self, message: dict[str, Any], key: str) -> dict[str, Any] | None:
+        value = message.get(key)
+        if value is not None and not isinstance(value, dict):
+            await self._bad_request(f'Invalid message received: "{key}" must be an object')
+        return value
+
+    # -- connection_init ----------------------------------------------------------------------
+
+    async def _init_timeout(self) -> None:
+        await asyncio.sleep(self.manager.config.connection_init_timeout)
+        if not self.init_received:
+            await self._close(
+                CloseCode.CONNECTION_INITIALISATION_TIMEOUT, "Connection initialisation timeout"
+            )
+
+    async def _on_connection_init(self, message: dict[str, Any]) -> None:
+        payload = await self._optional_object(message, "payload")
+        if self.init_received:
+            await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many initialisation requests")
+            raise _Closed
+        self.init_received = True
+        # A slow on_connect runs beside the reader: a second init still gets 4429.
+        self._spawn(self._acknowledge(payload))
+
+    async def _acknowledge(self, payload: dict[str, Any] | None) -> None:
+        try:
+            context = await self.manager.authorize(payload, self.websocket.request_info)
+        except Exception:
+            logger.exception("on_connect failed on connection %s", self.connection_id)
+            await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
+            return
+        if context is None:
+            await self._close(CloseCode.FORBIDDEN, "Forbidden")
+            return
+        # Acknowledged before the ack is sent: a subscribe right behind it is accepted.
+        self.context = context
+        self.acknowledged = True
+        ack: dict[str, Any] = {"type": "connection_ack"}
+        if context.ack_payload is not None:
+            ack["payload"] = context.ack_payload
+        await self._send(ack)
+        if self.manager.config.keepalive_interval is not None:
+            self._spawn(self._keep_alive(self.manager.config.keepalive_interval))
+
+    # -- subscribe / complete -----------------------------------------------------------------
+
+    async def _on_subscribe(self, message: dict[str, Any]) -> None:
+        subscription_id = message.get("id")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            await self._bad_request('Invalid message received: "id" must be a non-empty string')
+        payload = message.get("payload")
+        if not isinstance(payload, dict):
+            await self._bad_request('Invalid message received: "payload" must be an object')
+        query = payload.get("query")
+        if not isinstance(query, str):
+            await self._bad_request('Invalid message received: "payload.query" must be a string')
+        operation_name = payload.get("operationName")
+        if operation_name is not None and not isinstance(operation_name, str):
+            await self._bad_request('Invalid message received: "payload.operationName" must be a string')
+        variables = payload.get("variables")
+        if variables is not None and not isinstance(variables, dict):
+            await self._bad_request('Invalid message received: "payload.variables" must be an object')
+        extensions = payload.get("extensions")
+        if extensions is not None and not isinstance(extensions, dict):
+            await self._bad_request('Invalid message received: "payload.extensions" must be an object')
+        if not self.acknowledged or self.context is None:
+            await self._close(CloseCode.UNAUTHORIZED, "Unauthorized")
+            raise _Closed
+        if subscription_id in self.active:
+            await self._close(
+                CloseCode.SUBSCRIBER_ALREADY_EXISTS, f"Subscriber for {subscription_id} already exists"
+            )
+            raise _Closed
+        limit = self.manager.config.max_subscriptions_per_connection
+        if len(self.active) >= limit:
+            await self._send_error(
+                subscription_id,
+                [
+                    {
+                        "message": f"Too many subscriptions on this connection (the limit is {limit}).",
+                        "extensions": {"code": "TOO_MANY_SUBSCRIPTIONS"},
+                    }
+                ],
+            )
+            return
+        try:
+            self.manager.subscribe(
+                self.connection_id, subscription_id, query, operation_name, variables, self.context
+            )
+        except GraphQLDocumentError as error:
+            await self._send_error(subscription_id, error.errors)
+            return
+        except (TypeError, ValueError) as error:
+            # Variables the engine cannot take (NaN, huge integers...): the client's mistake.
+            await self._send_error(subscription_id, [{"message": str(error)}])
+            return
+        self.active.add(subscription_id)
+
+    async def _send_error(
+        self, subscription_id: str, errors: list[GraphQLFormattedError] | list[Any]
+    ) -> None:
+        await self._send({"id": subscription_id, "type": "error", "payload": errors})
+
+    async def _on_complete(self, message: dict[str, Any]) -> None:
+        subscription_id = message.get("id")
+        if not isinstance(subscription_id, str) or not subscription_id:
+            await self._bad_request('Invalid message received: "id" must be a non-empty string')
+        if subscription_id not in self.active:
+            return  # unknown or already finished: ignored
+        self.active.discard(subscription_id)
+        self._completions += 1
+        with contextlib.suppress(SubscriptionNotFoundError):
+            self.manager.executor.complete_subscription(subscription_id, connection_id=self.connection_id)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    async def _write_frames(self) -> None:
+        executor = self.manager.executor
+        while not self._closed:
+            try:
+                frames = await executor.wait_for_frames(self.connection_id)
+            except ConnectionClosedError:
+                return
+            completions = self._completions
+            for frame in frames:
+                if self._closed:
+                    return
+                is_error = False
+                if completions != self._completions or b'","type":"error"' in frame[:256]:
+                    subscription_id, is_error = _frame_header(frame)
+                    if subscription_id not in self.active:
+                        continue  # completed by the client after the engine queued it
+                    if is_error:
+                        # The engine ended this subscription; its id may be reused.
+                        self.active.discard(subscription_id)
+                try:
+                    await self.websocket.send_frame(frame)
+                except Exception:
+                    self._closed = True
+                    return
+
+    # -- keep-alive ---------------------------------------------------------------------------
+
+    async def _keep_alive(self, interval: float) -> None:
+        timeout = self.manager.config.keepalive_timeout
+        while not self._closed:
+            await asyncio.sleep(interval)
+            self._pong.clear()
+            await self._send({"type": "ping"})
+            try:
+                await asyncio.wait_for(self._pong.wait(), timeout)
+            except asyncio.TimeoutError:
+                await self._close(CloseCode.KEEPALIVE_TIMEOUT, "Keep-alive timeout: no pong")
+                return
