@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 import string
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -234,23 +233,6 @@ class SubscriptionManager:
         )
         if field_.resolver is not None:
             self.executor.register_resolver(subscription_id, field_.resolver, connection_id=connection_id)
-
-    async def authorize(
-        self, payload: dict[str, Any] | None, request: RequestInfo
-    ) -> ConnectionContext | None:
-        """Runs ``on_connect``; ``None`` means refused."""
-        hook = self.config.on_connect
-        if hook is None:
-            return ConnectionContext()
-        try:
-            result = hook(payload, request)
-            if inspect.isawaitable(result):
-                result = await result
-        except ConnectionRejected:
-            return None
-        if result is False:
-            return None
-        return ConnectionContext.from_hook_result(result)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import uuid
+from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from fraiseql.subscriptions.adapter import WebSocketAdapter
@@ -20,7 +22,7 @@ from fraiseql.subscriptions.errors import (
     GraphQLDocumentError,
     SubscriptionNotFoundError,
 )
-from fraiseql.subscriptions.manager import ConnectionContext
+from fraiseql.subscriptions.manager import ConnectionContext, ConnectionRejected
 from fraiseql.subscriptions.protocols.graphql_transport_ws.types import (
     CLIENT_MESSAGE_TYPES,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -40,12 +42,14 @@ _TYPE_MARK = b'","type":"'
 _MAX_CLOSE_REASON = 123
 
 
-def _frame_header(frame: bytes) -> tuple[str, bool]:
-    """The subscription id of an engine frame and whether it is an ``error``."""
-    end = frame.find(_TYPE_MARK, _FRAME_ID_START)
-    raw = frame[_FRAME_ID_START:end]
-    subscription_id = json.loads(b'"' + raw + b'"') if b"\\" in raw else raw.decode()
-    return subscription_id, frame.startswith(b"error", end + len(_TYPE_MARK))
+def _frame_id(frame: bytes, id_end: int) -> str:
+    """The subscription id of an engine frame whose id ends at ``id_end``."""
+    raw = frame[_FRAME_ID_START:id_end]
+    return str(json.loads(b'"' + raw + b'"')) if b"\\" in raw else raw.decode()
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _truncate_reason(reason: str) -> str:
@@ -105,8 +109,8 @@ class GraphQLTransportWSHandler:
         """Server shutdown: close with 1001."""
         await self._close(CloseCode.GOING_AWAY, "Going away")
 
-    def _spawn(self, coroutine: Any) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -121,7 +125,7 @@ class GraphQLTransportWSHandler:
         if self._closed:
             return
         try:
-            await self.websocket.send_text(json.dumps(message, separators=(",", ":")))
+            await self.websocket.send_text(json.dumps(message, separators=(",", ":"), allow_nan=False))
         except Exception:
             # The peer went away: the reader sees the close and cleans up.
             self._closed = True
@@ -155,7 +159,7 @@ class GraphQLTransportWSHandler:
 
     async def _dispatch(self, text: str) -> None:
         try:
-            message = json.loads(text)
+            message = json.loads(text, parse_constant=_reject_constant)
         except ValueError:
             await self._bad_request("Invalid message received: not JSON")
         if not isinstance(message, dict):
@@ -199,18 +203,50 @@ class GraphQLTransportWSHandler:
             await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many initialisation requests")
             raise _Closed
         self.init_received = True
-        # A slow on_connect runs beside the reader: a second init still gets 4429.
-        self._spawn(self._acknowledge(payload))
-
-    async def _acknowledge(self, payload: dict[str, Any] | None) -> None:
-        try:
-            context = await self.manager.authorize(payload, self.websocket.request_info)
-        except Exception:
-            logger.exception("on_connect failed on connection %s", self.connection_id)
-            await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
+        hook = self.manager.config.on_connect
+        if hook is None:
+            await self._acknowledge(ConnectionContext())
             return
-        if context is None:
+        try:
+            result = hook(payload, self.websocket.request_info)
+        except Exception as error:
+            await self._refuse(error)
+            raise _Closed from None
+        if inspect.isawaitable(result):
+            # An async on_connect runs beside the reader: a second init still gets 4429, and
+            # a subscribe sent before its decision gets 4401, as in the reference server.
+            self._spawn(self._await_on_connect(result))
+        else:
+            await self._decide(result)
+
+    async def _await_on_connect(self, pending: Awaitable[object]) -> None:
+        try:
+            result = await pending
+        except Exception as error:
+            await self._refuse(error)
+            return
+        await self._decide(result)
+
+    async def _refuse(self, error: Exception) -> None:
+        if isinstance(error, ConnectionRejected):
             await self._close(CloseCode.FORBIDDEN, "Forbidden")
+            return
+        logger.error("on_connect failed on connection %s", self.connection_id, exc_info=error)
+        await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
+
+    async def _decide(self, result: object) -> None:
+        if result is False:
+            await self._close(CloseCode.FORBIDDEN, "Forbidden")
+            return
+        try:
+            context = ConnectionContext.from_hook_result(result)
+        except TypeError as error:
+            await self._refuse(error)
+            return
+        await self._acknowledge(context)
+
+    async def _acknowledge(self, context: ConnectionContext) -> None:
+        if self._closed:
             return
         # Acknowledged before the ack is sent: a subscribe right behind it is accepted.
         self.context = context
@@ -305,9 +341,10 @@ class GraphQLTransportWSHandler:
             for frame in frames:
                 if self._closed:
                     return
-                is_error = False
-                if completions != self._completions or b'","type":"error"' in frame[:256]:
-                    subscription_id, is_error = _frame_header(frame)
+                id_end = frame.find(_TYPE_MARK, _FRAME_ID_START)
+                is_error = frame.startswith(b"error", id_end + len(_TYPE_MARK))
+                if is_error or completions != self._completions:
+                    subscription_id = _frame_id(frame, id_end)
                     if subscription_id not in self.active:
                         continue  # completed by the client after the engine queued it
                     if is_error:
