@@ -1,0 +1,91 @@
+"""The Python ``gql`` client (graphql-transport-ws over ``websockets``) against the FastAPI server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+from gql import Client, GraphQLRequest
+from gql.transport.exceptions import TransportQueryError
+from gql.transport.websockets import WebsocketsTransport
+
+from tests.protocol.harness import FAILING, MESSAGE_ADDED, RunningServer, wait_for_subscriptions, wait_until
+
+EVENTS = 200
+
+
+def _transport(server: RunningServer, subprotocols: list[str] | None) -> WebsocketsTransport:
+    return WebsocketsTransport(url=server.url, subprotocols=subprotocols, close_timeout=5, ack_timeout=5)
+
+
+async def _collect(
+    server: RunningServer, request: GraphQLRequest, count: int, subprotocols: list[str] | None
+) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+    async with (
+        Client(transport=_transport(server, subprotocols)) as session,
+        contextlib.aclosing(session.subscribe(request)) as results,
+    ):
+        async for result in results:
+            received.append(result)
+            if len(received) == count:
+                break
+    return received
+
+
+async def _publish_when_subscribed(server: RunningServer, task: asyncio.Future[Any], count: int) -> None:
+    await wait_until(
+        lambda: task.done() or server.metrics()["active_subscriptions"] == 1, what="the gql subscription"
+    )
+    if task.done():
+        task.result()  # raises the client's failure
+        raise AssertionError("the gql client stopped before subscribing")
+    for n in range(count):
+        await server.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "not selected"})
+
+
+@pytest.mark.parametrize(
+    "subprotocols",
+    [[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], None],
+    ids=["graphql-transport-ws", "gql-default-offer"],
+)
+async def test_gql_receives_events_in_order(
+    fastapi_server: RunningServer, subprotocols: list[str] | None
+) -> None:
+    request = GraphQLRequest(MESSAGE_ADDED, variable_values={"room": "lobby"})
+    task = asyncio.ensure_future(_collect(fastapi_server, request, EVENTS, subprotocols))
+    await _publish_when_subscribed(fastapi_server, task, EVENTS)
+    received = await asyncio.wait_for(task, 30)
+    assert received == [{"messageAdded": {"id": n, "text": f"message {n}"}} for n in range(EVENTS)]
+    await wait_until(
+        lambda: fastapi_server.metrics()["active_connections"] == 0, what="the gql connection to close"
+    )
+
+
+async def _drain(server: RunningServer, request: GraphQLRequest) -> list[dict[str, Any]]:
+    """Every result of a subscription until it ends (an error raises)."""
+    received: list[dict[str, Any]] = []
+    async with (
+        Client(transport=_transport(server, [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])) as session,
+        contextlib.aclosing(session.subscribe(request)) as results,
+    ):
+        async for result in results:
+            received.append(result)
+    return received
+
+
+async def test_gql_sees_document_errors(fastapi_server: RunningServer) -> None:
+    with pytest.raises(TransportQueryError, match="Cannot query field"):
+        await asyncio.wait_for(_drain(fastapi_server, GraphQLRequest("subscription { nope }")), 10)
+
+
+async def test_gql_sees_resolver_errors(fastapi_server: RunningServer) -> None:
+    task = asyncio.ensure_future(_drain(fastapi_server, GraphQLRequest(FAILING)))
+    await wait_until(lambda: task.done() or fastapi_server.metrics()["active_subscriptions"] == 1)
+    await wait_for_subscriptions(fastapi_server, 1)
+    await fastapi_server.publish("failing", {"n": 1})
+    await fastapi_server.publish("failing", {"n": 2, "fail": True})
+    with pytest.raises(TransportQueryError, match="ResolverExploded"):
+        await asyncio.wait_for(task, 10)

@@ -1,0 +1,86 @@
+"""graphql-ws, the JavaScript reference client (``tests/clients/js``), against the FastAPI server.
+
+Needs ``node`` on PATH (skipped otherwise); installs the locked packages with ``npm ci`` when
+``tests/clients/js/node_modules`` is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.protocol.harness import MESSAGE_ADDED, RunningServer, wait_until
+
+JS_DIR = Path(__file__).parent / "js"
+EVENTS = 200
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH: the graphql-ws (JavaScript) client test needs Node.js >= 20")
+    if not (JS_DIR / "node_modules" / "graphql-ws").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "node is installed but npm is not: cannot install tests/clients/js"
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True, timeout=300
+        )
+    return node
+
+
+async def _read_line(stream: asyncio.StreamReader) -> dict[str, Any] | None:
+    line = await asyncio.wait_for(stream.readline(), 30)
+    if not line:
+        return None
+    message = json.loads(line)
+    assert isinstance(message, dict)
+    return message
+
+
+async def test_graphql_ws_receives_events_in_order(node: str, fastapi_server: RunningServer) -> None:
+    process = await asyncio.create_subprocess_exec(
+        node,
+        str(JS_DIR / "subscribe.mjs"),
+        fastapi_server.url,
+        MESSAGE_ADDED,
+        json.dumps({"room": "lobby"}),
+        str(EVENTS),
+        cwd=JS_DIR,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        first = await _read_line(process.stdout)
+        assert first == {"event": "connected"}, (first, await process.stderr.read())
+        await wait_until(
+            lambda: process.returncode is not None or fastapi_server.metrics()["active_subscriptions"] == 1,
+            timeout=30,
+            what="the graphql-ws subscription",
+        )
+        assert process.returncode is None, await process.stderr.read()
+        for n in range(EVENTS):
+            await fastapi_server.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "x"})
+        lines = [await _read_line(process.stdout) for _ in range(EVENTS + 1)]
+        stderr = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+        assert await asyncio.wait_for(process.wait(), 30) == 0, stderr
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    expected: list[dict[str, Any] | None] = [
+        {"event": "next", "payload": {"data": {"messageAdded": {"id": n, "text": f"message {n}"}}}}
+        for n in range(EVENTS)
+    ]
+    assert lines == [*expected, {"event": "done"}]
+    await wait_until(
+        lambda: fastapi_server.metrics()["active_connections"] == 0, what="the graphql-ws connection to close"
+    )
