@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Sets everything up and runs the project's main job. Until the WebSocket server lands this is
-# a guided run of the engine: subscriptions, events, resolvers and metrics.
+# Sets everything up and runs the project's main job: the live chat demo, a web page whose
+# messages arrive over GraphQL subscriptions (graphql-transport-ws). Open the printed URL.
+# Usage: scripts/demo.sh [--host 127.0.0.1] [--port 8000] [--bus memory] [--framework fastapi|starlette]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-exec .venv/bin/python examples/engine_tour.py "$@"
+exec .venv/bin/python -m fraiseql.cli demo "$@"
