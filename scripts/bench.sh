@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
-# Builds the Rust extension in release mode into its own virtual environment (.venv-bench/)
-# and runs the engine benchmark with it.
-# Usage: scripts/bench.sh [--quick]
-#
-# Note: `maturin develop` places the built library next to the Python sources
-# (python-source/fraiseql/_fraiseql_rs.abi3.so), so after this script .venv/ also
-# imports the release build until scripts/setup.sh is run again.
+# Builds a release wheel (lto = "fat", codegen-units = 1), installs it into its own virtual
+# environment (.venv-bench/, so the development build in .venv/ is left alone) and runs a
+# benchmark with it.
+# Usage: scripts/bench.sh [engine|server] [benchmark options...]   (default: engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+which_bench="engine"
+if [[ "${1:-}" == "engine" || "${1:-}" == "server" ]]; then
+    which_bench="$1"
+    shift
+fi
 
 python="${PYTHON:-python3}"
 if [[ ! -x .venv-bench/bin/python ]]; then
     echo "==> creating .venv-bench with $($python --version)"
     "$python" -m venv .venv-bench
 fi
-.venv-bench/bin/python -m pip install --quiet "maturin>=1.7,<2"
+.venv-bench/bin/python -m pip install --quiet "maturin>=1.7,<2" -r requirements-bench.txt
 
 # Builds are slow on small machines: share the target directory across clones.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fraiseql-subscriptions/target}"
-echo "==> building the Rust extension (release)"
-VIRTUAL_ENV="$PWD/.venv-bench" .venv-bench/bin/maturin develop --quiet --release
+echo "==> building the release wheel"
+wheels="$(mktemp -d)"
+trap 'rm -rf "$wheels"' EXIT
+.venv-bench/bin/maturin build --quiet --release --out "$wheels"
+.venv-bench/bin/python -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
 
-echo "==> running benchmarks/bench_engine.py $*"
-.venv-bench/bin/python benchmarks/bench_engine.py "$@"
+# Run from outside the repository so `import fraiseql` finds the installed wheel.
+cd benchmarks
+echo "==> running benchmarks/bench_${which_bench}.py $*"
+exec ../.venv-bench/bin/python "bench_${which_bench}.py" "$@"

@@ -1,0 +1,490 @@
+"""End-to-end load benchmark: FraiseQL's graphql-transport-ws server against an equivalent Strawberry app.
+
+Run it with ``scripts/bench.sh server`` (release build in ``.venv-bench/``); ``--quick`` shortens
+the rate run to 3 s and the saturation burst to 1,000 events. Everything runs on loopback
+(127.0.0.1, free ports) in separate processes, all on the default asyncio event loop (no uvloop,
+no httptools) for fairness:
+
+* a server: ``python -m uvicorn fraiseql_app:app`` or ``strawberry_app:app`` (h11, uvicorn's
+  ``websockets-sansio`` WebSocket implementation), graphql-transport-ws at ``/graphql``, with a
+  fresh process for every run. Both publish inside their own process when asked by one HTTP
+  request (``POST /publish_loop``, see ``publisher.py``), so HTTP is not in the measured path;
+* the load client (``load_client.py``): 100 WebSocket connections, each subscribed once to
+  ``subscription { messageAdded(room: "bench") { id text at } }``; the publish loop starts only
+  once the server reports all 100 subscriptions registered (``GET /stats``).
+
+Each server gets two runs with the same parameters; the figures are:
+
+1. Rate run: 500 events/s for 10 s, paced by the server on an absolute schedule, i.e. 50,000
+   frames/s offered to 100 subscribers. Reported: deliveries/s (frames received over the span
+   from the first event's ``at`` to the last receive), end-to-end latency p50/p90/p99/max (client
+   receive ``time.time()`` minus the ``time.time()`` the server took right before its publish
+   call; same clock), lost frames (expected minus received), how late the publish loop ran behind
+   its schedule (a sign the server's event loop was saturated), and the latency from each event's
+   scheduled time (which, unlike the first, includes that delay).
+2. Saturation run: a burst of 5,000 events published as fast as possible (yielding to the event
+   loop after each publish), 500,000 frames in all; the client receives until every frame arrived,
+   no frame came for 10 s, or 300 s passed. Reported: deliveries/s and lost frames.
+
+Both apps run with their defaults: FraiseQL's ``SubscriptionConfig`` (1,000 frames queued per
+connection, then ``drop_oldest``: a connection that falls that far behind loses frames, counted
+as lost), Strawberry's unbounded per-subscriber queues. ``--saturation-queue N`` raises FraiseQL's
+bound for the saturation run (``BENCH_MAX_QUEUED_FRAMES``).
+
+For every run, the CPU time of the server process (``/proc/<pid>/stat``) and of the load client
+is printed per delivered frame, to show which side bounds the figure. The summary compares
+FraiseQL to the goals: no frame lost, p99 under 50 ms, at least five times Strawberry's
+deliveries/s in the saturation run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import json
+import math
+import os
+import platform
+import signal
+import socket
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import fraiseql
+
+BENCH_DIR = Path(__file__).resolve().parent
+APPS = {"fraiseql": "fraiseql_app:app", "strawberry": "strawberry_app:app"}
+HOST = "127.0.0.1"
+ROOM = "bench"
+
+#: Every child process started, so that none outlives the benchmark.
+_children: list[asyncio.subprocess.Process] = []
+
+
+@dataclass
+class Run:
+    """What one (server, mode) run measured."""
+
+    server: str
+    mode: str
+    client: dict[str, Any]
+    publish: dict[str, Any]
+    stats: dict[str, Any]
+    server_cpu_s: float
+    wall_s: float
+
+    @property
+    def received(self) -> int:
+        return int(self.client["received"])
+
+    @property
+    def lost(self) -> int:
+        return int(self.client["lost"])
+
+    @property
+    def deliveries_per_s(self) -> float:
+        return float(self.client["deliveries_per_s"])
+
+    def latency(self, name: str) -> float:
+        return float(self.client["latency_ms"][name])
+
+
+def progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if the benchmark process dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def cpu_seconds_of(pid: int) -> float:
+    """User + system CPU time of a process, from ``/proc/<pid>/stat``."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    # After the name: state is field 3, utime field 14, stime field 15 (1-based, man proc).
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+async def start(
+    args: list[str], log: IO[bytes], env: dict[str, str] | None = None
+) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=BENCH_DIR,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        preexec_fn=_die_with_parent,
+    )
+    _children.append(process)
+    return process
+
+
+async def start_client(args: list[str], log: IO[bytes]) -> asyncio.subprocess.Process:
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        cwd=BENCH_DIR,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
+        preexec_fn=_die_with_parent,
+    )
+    _children.append(process)
+    return process
+
+
+async def stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await process.wait()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM: unwind like Ctrl-C, so that every ``finally`` stops its processes."""
+    raise KeyboardInterrupt
+
+
+def kill_leftovers() -> None:
+    """Last resort (also on Ctrl-C): SIGKILL every child still running."""
+    for process in _children:
+        if process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+
+
+def _http(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        result: dict[str, Any] = json.loads(response.read())
+    return result
+
+
+async def http(
+    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5
+) -> dict[str, Any]:
+    return await asyncio.to_thread(_http, method, url, body, timeout)
+
+
+def tail(log: IO[bytes], lines: int = 30) -> str:
+    log.flush()
+    log.seek(0)
+    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
+
+
+async def wait_until_healthy(base: str, process: asyncio.subprocess.Process, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.returncode is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            await http("GET", f"{base}/health", timeout=1)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"server not healthy after {timeout:g} s") from None
+            await asyncio.sleep(0.1)
+
+
+async def wait_for_subscribers(base: str, count: int, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        stats = await http("GET", f"{base}/stats")
+        if stats["subscribers"] >= count:
+            return stats
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {stats['subscribers']} of {count} subscriptions registered")
+        await asyncio.sleep(0.05)
+
+
+async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
+    """One fresh server process, one load client, one publish loop."""
+    if mode == "rate":
+        expected = round(options.rate * options.duration)
+        body: dict[str, Any] = {"room": ROOM, "rate": options.rate, "duration": options.duration}
+        client_timeout = options.duration + options.grace
+    else:
+        expected = options.burst
+        body = {"room": ROOM, "count": options.burst, "rate": 0}
+        client_timeout = options.saturation_timeout
+    env = dict(os.environ)
+    if mode == "saturation" and server == "fraiseql" and options.saturation_queue:
+        env["BENCH_MAX_QUEUED_FRAMES"] = str(options.saturation_queue)
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    server_command = [
+        sys.executable, "-m", "uvicorn", APPS[server], "--app-dir", str(BENCH_DIR),
+        "--host", HOST, "--port", str(port), "--loop", "asyncio", "--http", "h11",
+        "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
+    ]  # fmt: skip
+    client_command = [
+        sys.executable, str(BENCH_DIR / "load_client.py"), "--url", f"ws://{HOST}:{port}/graphql",
+        "--connections", str(options.connections), "--expected", str(expected), "--room", ROOM,
+        "--timeout", str(client_timeout), "--idle-timeout", str(options.idle_timeout),
+        "--rate", str(options.rate if mode == "rate" else 0),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as server_log, tempfile.TemporaryFile() as client_log:
+        server_process = await start(server_command, server_log, env)
+        try:
+            await wait_until_healthy(base, server_process, 30)
+            client = await start_client(client_command, client_log)
+            try:
+                assert client.stdout is not None
+                line = await asyncio.wait_for(client.stdout.readline(), 90)
+                if line.strip() != b"ready":
+                    raise RuntimeError(f"load client did not get ready: {line!r}\n{tail(client_log)}")
+                await wait_for_subscribers(base, options.connections, 20)
+                cpu_before = cpu_seconds_of(server_process.pid)
+                started = time.monotonic()
+                publishing = asyncio.ensure_future(
+                    http("POST", f"{base}/publish_loop", body, client_timeout + 30)
+                )
+                output = await asyncio.wait_for(client.stdout.read(), client_timeout + 60)
+                wall = time.monotonic() - started
+                publish = await asyncio.wait_for(publishing, client_timeout + 30)
+                cpu_used = cpu_seconds_of(server_process.pid) - cpu_before
+                stats = await http("GET", f"{base}/stats")
+                await asyncio.wait_for(client.wait(), 10)
+            except BaseException:
+                print(f"--- load client log ---\n{tail(client_log)}", file=sys.stderr)
+                print(f"--- server log ---\n{tail(server_log)}", file=sys.stderr)
+                raise
+            finally:
+                await stop(client)
+        finally:
+            await stop(server_process)
+        lines = output.decode().strip().splitlines()
+        if client.returncode != 0 or not lines:
+            raise RuntimeError(f"load client failed ({client.returncode}):\n{tail(client_log)}")
+        result: dict[str, Any] = json.loads(lines[-1])
+    return Run(server, mode, result, publish, stats, cpu_used, wall)
+
+
+def describe(run: Run) -> list[str]:
+    client, publish = run.client, run.publish
+    latency = client["latency_ms"]
+    per_connection = client["received_per_connection"]
+    lines = [
+        f"delivered {run.received:,} of {run.received + run.lost:,} frames "
+        f"(lost {run.lost:,}, per connection min {min(per_connection):,} max {max(per_connection):,}, "
+        f"out of order {client['out_of_order']}, errors {client['error_count']}; "
+        f"client stopped: {client['stop_reason']})",
+        f"deliveries/s {run.deliveries_per_s:,.0f} over {client['span_s']:.2f} s; latency ms "
+        f"p50 {latency['p50']:.2f}, p90 {latency['p90']:.2f}, p99 {latency['p99']:.2f}, "
+        f"max {latency['max']:.2f}",
+        f"publish loop: {publish['published']:,} events in {publish['elapsed_s']:.2f} s "
+        f"({publish['achieved_rate']:,.0f}/s), at most {publish['max_lag_ms']:.1f} ms behind schedule",
+    ]
+    schedule = client.get("schedule_latency_ms")
+    if schedule:
+        lines.append(
+            f"latency from the scheduled publish time, ms: p50 {schedule['p50']:.2f}, "
+            f"p99 {schedule['p99']:.2f}, max {schedule['max']:.2f}"
+        )
+    frames = max(run.received, 1)
+    client_busy = client["client_cpu_s"] / client["span_s"] if client["span_s"] > 0 else math.nan
+    lines.append(
+        f"CPU: server {run.server_cpu_s:.2f} s ({run.server_cpu_s / frames * 1e6:.1f} µs per frame), "
+        f"load client {client['client_cpu_s']:.2f} s ({client['client_cpu_s'] / frames * 1e6:.1f} µs "
+        f"per frame, {client_busy:.0%} of one core over the span)"
+    )
+    if "frames_dropped_overflow" in run.stats:
+        lines.append(
+            f"engine: max_queued_frames {run.stats['max_queued_frames']:,}, frames dropped on overflow "
+            f"{run.stats['frames_dropped_overflow']:,}, frames delivered {run.stats['frames_delivered']:,}"
+        )
+    for error in client["errors"][:3]:
+        lines.append(f"client error: {error}")
+    return lines
+
+
+def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
+    def cell(server: str, mode: str, value: str) -> str:
+        run = runs.get((server, mode))
+        if run is None:
+            return "-"
+        if value == "pub/s":
+            return f"{run.publish['achieved_rate']:,.0f}"
+        if value == "deliv/s":
+            return f"{run.deliveries_per_s:,.0f}"
+        if value == "lost":
+            return f"{run.lost:,}"
+        if value == "cpu":
+            return f"{run.server_cpu_s / max(run.received, 1) * 1e6:.1f}"
+        if value == "sched p99":
+            schedule = run.client.get("schedule_latency_ms")
+            return f"{schedule['p99']:,.1f}" if schedule else "-"
+        return f"{run.latency(value):,.1f}"
+
+    rate_columns = (("pub/s", 7), ("deliv/s", 8), ("p50", 6), ("p99", 7), ("sched p99", 9), ("lost", 5))
+    saturation_columns = (("deliv/s", 8), ("lost", 5), ("cpu", 5))
+    lines = [
+        f"{'':<11} {'rate run (latency in ms)':<{sum(w + 1 for _, w in rate_columns)}}  saturation run",
+        f"{'server':<11} "
+        + " ".join(f"{name:>{width}}" for name, width in rate_columns)
+        + "   "
+        + " ".join(f"{name:>{width}}" for name, width in saturation_columns),
+    ]
+    for server in APPS:
+        lines.append(
+            f"{server:<11} "
+            + " ".join(f"{cell(server, 'rate', name):>{width}}" for name, width in rate_columns)
+            + "   "
+            + " ".join(f"{cell(server, 'saturation', name):>{width}}" for name, width in saturation_columns)
+        )
+    lines.append(
+        "(pub/s: events/s the publish loop achieved; sched p99: latency from the scheduled publish "
+        "time; cpu: server CPU µs per delivered frame)"
+    )
+    ratios: dict[str, float] = {}
+    for mode in ("rate", "saturation"):
+        ours, theirs = runs.get(("fraiseql", mode)), runs.get(("strawberry", mode))
+        if ours is not None and theirs is not None and theirs.deliveries_per_s > 0:
+            ratios[mode] = ours.deliveries_per_s / theirs.deliveries_per_s
+    if ratios:
+        lines.append(
+            "FraiseQL / Strawberry deliveries/s: "
+            + ", ".join(f"{mode} run {ratio:.2f}x" for mode, ratio in ratios.items())
+        )
+    ours, theirs = runs.get(("fraiseql", "saturation")), runs.get(("strawberry", "saturation"))
+    if (
+        ours is not None
+        and theirs is not None
+        and ours.received
+        and theirs.received
+        and ours.server_cpu_s > 0
+    ):
+        cpu_ratio = (theirs.server_cpu_s / theirs.received) / (ours.server_cpu_s / ours.received)
+        lines.append(f"Strawberry / FraiseQL server CPU per frame (saturation run): {cpu_ratio:.2f}x")
+
+    goals: list[tuple[str, str, str, bool]] = []
+    rate_run, saturation_run = runs.get(("fraiseql", "rate")), runs.get(("fraiseql", "saturation"))
+    if rate_run is not None:
+        goals.append(("no frame lost (rate run)", f"{rate_run.lost:,} lost", "0", rate_run.lost == 0))
+        p99 = rate_run.latency("p99")
+        goals.append(("p99 latency (rate run)", f"{p99:.2f} ms", "< 50 ms", p99 < 50))
+    if saturation_run is not None:
+        goals.append(
+            ("no frame lost (saturation)", f"{saturation_run.lost:,} lost", "0", saturation_run.lost == 0)
+        )
+    if "saturation" in ratios:
+        ratio = ratios["saturation"]
+        goals.append(("deliveries/s vs Strawberry", f"{ratio:.2f}x", ">= 5x (saturation)", ratio >= 5))
+    lines.append("")
+    lines.append(f"{'FraiseQL goal':<28} {'measured':>12}  {'goal':<20} status")
+    for name, measured, goal, met in goals:
+        lines.append(f"{name:<28} {measured:>12}  {goal:<20} {'met' if met else 'NOT MET'}")
+    return lines
+
+
+async def main_async(options: argparse.Namespace) -> dict[tuple[str, str], Run]:
+    runs: dict[tuple[str, str], Run] = {}
+    try:
+        for mode in options.modes:
+            for server in options.servers:
+                progress(f"{server}: {mode} run")
+                run = await run_once(server, mode, options)
+                runs[(server, mode)] = run
+                progress(
+                    f"{server} {mode}: {run.deliveries_per_s:,.0f} deliveries/s, lost {run.lost:,}, "
+                    f"p99 {run.latency('p99'):.2f} ms ({run.wall_s:.1f} s)"
+                )
+    finally:
+        for process in _children:
+            await stop(process)
+    return runs
+
+
+def main() -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
+    parser.add_argument("--quick", action="store_true", help="3 s rate run, 1,000-event burst (smoke run)")
+    parser.add_argument("--connections", type=int, default=100, help="subscribers (default 100)")
+    parser.add_argument("--rate", type=float, default=500.0, help="events/s of the rate run (default 500)")
+    parser.add_argument("--duration", type=float, help="seconds of the rate run (default 10, --quick 3)")
+    parser.add_argument(
+        "--burst", type=int, help="events of the saturation run (default 5,000, --quick 1,000)"
+    )
+    parser.add_argument(
+        "--grace", type=float, default=120.0, help="rate run: seconds to wait after publishing"
+    )
+    parser.add_argument("--saturation-timeout", type=float, default=300.0, help="saturation run: max seconds")
+    parser.add_argument(
+        "--saturation-queue",
+        type=int,
+        help="FraiseQL's max_queued_frames in the saturation run (default: SubscriptionConfig's)",
+    )
+    parser.add_argument(
+        "--idle-timeout", type=float, default=10.0, help="stop after this long without frames"
+    )
+    parser.add_argument("--servers", default="fraiseql,strawberry", help="comma-separated subset")
+    parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")
+    options = parser.parse_args()
+    if options.duration is None:
+        options.duration = 3.0 if options.quick else 10.0
+    if options.burst is None:
+        options.burst = 1_000 if options.quick else 5_000
+    options.servers = [name for name in options.servers.split(",") if name]
+    options.modes = [name for name in options.modes.split(",") if name]
+    unknown = [name for name in options.servers if name not in APPS]
+    unknown += [name for name in options.modes if name not in ("rate", "saturation")]
+    if unknown:
+        parser.error(f"unknown server or mode: {', '.join(unknown)}")
+
+    print("fraiseql server benchmark" + (" (--quick)" if options.quick else ""))
+    python = f"{platform.python_version()} ({platform.python_implementation()})"
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(f"python {python}, {platform.machine()}, {os.cpu_count()} CPUs, load average {load}")
+    print(f"fraiseql from {Path(fraiseql.__file__).parent}")
+    print(
+        f"{options.connections} subscribers on {HOST}; rate run {options.rate:g} events/s x "
+        f"{options.duration:g} s; saturation run {options.burst:,} events as fast as possible"
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        runs = asyncio.run(main_async(options))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    finally:
+        kill_leftovers()
+
+    for (server, mode), run in runs.items():
+        print()
+        print(f"{server}, {mode} run ({run.wall_s:.1f} s from the publish request to the client's report)")
+        for line in describe(run):
+            print(f"  {line}")
+    print()
+    print("Summary")
+    for line in summary(runs):
+        print(f"  {line}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""The server-side publisher shared by the two benchmark apps (``fraiseql_app``, ``strawberry_app``).
+
+A single HTTP request starts a loop that publishes inside the server process, so HTTP overhead is
+not in the measured path. Each message carries ``at``, the ``time.time()`` taken immediately before
+the app's publish call: the load client (same machine, same clock) computes the end-to-end latency
+as its receive time minus ``at``.
+
+``rate > 0`` paces the publishes on an absolute schedule (event ``i`` is due at ``start + i / rate``,
+so a late publish does not shift the ones after it); ``rate == 0`` publishes as fast as possible,
+yielding to the event loop after every publish so that the connections' writers run in between,
+as they would between the requests of a real application.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+#: ``publish(room, sequence_number, text)``: builds the message, stamps ``at`` and publishes it.
+PublishOne = Callable[[str, int, str], Awaitable[None]]
+
+#: Longest loop one request may start (bounded in time whatever the body says).
+MAX_LOOP_SECONDS = 600.0
+
+
+class PublishRequest(BaseModel):
+    """Body of ``POST /publish`` and ``POST /publish_loop``.
+
+    ``count`` messages, or ``rate * duration`` when ``duration`` is given; ``rate`` in messages per
+    second, ``0`` for as fast as possible. The default is one message, published at once.
+    """
+
+    room: str = "bench"
+    count: int = Field(default=1, ge=0, le=10_000_000)
+    rate: float = Field(default=0.0, ge=0.0)
+    duration: float | None = Field(default=None, gt=0.0, le=MAX_LOOP_SECONDS)
+    text: str = "hello from the benchmark"
+
+
+def message_fields(room: str, sequence: int, text: str) -> dict[str, Any]:
+    """The message without ``at`` (stamped by the app right before its publish call)."""
+    return {"id": str(sequence), "room": room, "text": text, "author": "bench"}
+
+
+async def run_publish(publish: PublishOne, request: PublishRequest) -> dict[str, Any]:
+    """Publishes the requested messages; returns how many, how long it took and the worst lag."""
+    count = round(request.rate * request.duration) if request.duration is not None else request.count
+    rate = request.rate
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    give_up = start + MAX_LOOP_SECONDS
+    max_lag = 0.0
+    published = 0
+    for sequence in range(count):
+        if rate > 0:
+            due = start + sequence / rate
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                max_lag = max(max_lag, -delay)
+        await publish(request.room, sequence, request.text)
+        published += 1
+        if rate <= 0 or loop.time() >= start + (sequence + 1) / rate:
+            # As fast as possible, or behind schedule: let the writers run before the next one.
+            await asyncio.sleep(0)
+        if loop.time() > give_up:
+            break
+    elapsed = loop.time() - start
+    return {
+        "published": published,
+        "elapsed_s": elapsed,
+        "achieved_rate": published / elapsed if elapsed > 0 else 0.0,
+        "max_lag_ms": max_lag * 1000,
+        "finished_at": time.time(),
+    }
