@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Sets everything up and runs every check and test: clippy, cargo test, ruff, mypy,
-# stubtest (the hand-written .pyi against the compiled module) and pytest.
+# stubtest (the hand-written .pyi against the compiled module) and pytest (the engine, the
+# protocol suite over real sockets against every integration, the gql and graphql-ws (Node)
+# clients, the demo's API and its page in headless Chromium). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -20,5 +22,7 @@ echo "==> mypy"
 mypy
 echo "==> stubtest"
 python -m mypy.stubtest fraiseql._fraiseql_rs
+# Headless Chromium for the demo page's browser test (Debian's package; no download of its own).
+scripts/setup-browser.sh
 echo "==> pytest"
 python -m pytest "$@"
