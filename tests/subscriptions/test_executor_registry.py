@@ -183,3 +183,12 @@ def test_inspect_subscription_reports_root_field_and_arguments(executor: PySubsc
     assert executor.get_metrics()["active_subscriptions"] == 0
     with pytest.raises(GraphQLDocumentError, match="not provided"):
         executor.inspect_subscription(query)
+
+
+def test_exponential_fragment_expansion_is_refused_quickly(executor: PySubscriptionExecutor) -> None:
+    # A kilobyte document whose fragments double at each level would expand to 2^30 selections.
+    parts = ["subscription { a { ...F0 } }"]
+    parts += [f"fragment F{n} on T {{ x{n}: id ...F{n + 1} ...F{n + 1} }}" for n in range(30)]
+    parts.append("fragment F30 on T { id }")
+    with pytest.raises(GraphQLDocumentError, match="selects too much"):
+        executor.register_subscription("c", "s", " ".join(parts))

@@ -80,7 +80,7 @@ def test_resolver_runs_once_per_group(executor: PySubscriptionExecutor) -> None:
     assert all(executor.next_event(f"s{index}") is not None for index in range(100))
 
 
-def test_different_security_contexts_get_their_own_call(executor: PySubscriptionExecutor) -> None:
+def test_different_users_share_the_call_and_keep_their_visibility(executor: PySubscriptionExecutor) -> None:
     calls = 0
 
     def resolver(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
@@ -88,11 +88,39 @@ def test_different_security_contexts_get_their_own_call(executor: PySubscription
         calls += 1
         return event
 
-    for user in ("u1", "u2"):
-        executor.register_subscription(user, "s", "subscription { a { id } }", user_id=user)
-        executor.register_resolver("s", resolver, connection_id=user)
+    for user in ("u1", "u2", "u3"):
+        executor.register_subscription(
+            user, "s", "subscription { a { id } }", user_id=user, resolver=resolver
+        )
     executor.publish_event("e", "a", {"id": 1})
+    assert calls == 1, "the resolver sees only (event, variables): one call for every user"
+    executor.publish_event("e", "a", {"id": 2, "user_id": "u2"})
     assert calls == 2
+    assert len(executor.drain_frames("u1")) == 1
+    assert len(executor.drain_frames("u2")) == 2
+
+
+def test_resolver_given_at_registration(executor: PySubscriptionExecutor) -> None:
+    executor.register_subscription(
+        "c", "s", "subscription { a { id } }", resolver=lambda event, variables: {"id": "redacted"}
+    )
+    executor.publish_event("e", "a", {"id": "secret"})
+    assert decode(executor.next_event("s"))["payload"]["data"]["a"] == {"id": "redacted"}
+    with pytest.raises(TypeError, match="resolver must be callable"):
+        executor.register_subscription("c", "t", "subscription { a { id } }", resolver=5)  # type: ignore[arg-type]
+    assert executor.get_metrics()["active_subscriptions"] == 1
+
+
+def test_a_bad_result_ends_only_its_own_group(executor: PySubscriptionExecutor) -> None:
+    class Hostile:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError(f"no {name} here")
+
+    executor.register_subscription("c", "a", "subscription { x { id } }", resolver=lambda e, v: Hostile())
+    executor.register_subscription("c", "b", "subscription { x { id } }", resolver=lambda e, v: {"id": 1})
+    executor.publish_event("e", "x", {})
+    assert decode(executor.next_event("a"))["type"] == "error"
+    assert decode(executor.next_event("b"))["payload"]["data"]["x"] == {"id": 1}
 
 
 def test_resolver_may_return_dataclasses(executor: PySubscriptionExecutor) -> None:

@@ -5,20 +5,36 @@
 //! schema, type conditions are matched against the value's `__typename`; the schema issue
 //! replaces that with exact type information.
 
+use std::cell::Cell;
 use std::num::NonZeroUsize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use apollo_compiler::ast::{self, Definition, OperationType, Selection};
+use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::parser::{LineColumn, SourceMap};
+use apollo_compiler::validation::Valid;
 use apollo_compiler::Node;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::error::{EngineError, EngineResult, GraphQLError, Location};
+use crate::schema::SchemaModel;
 
-/// Nested selections deeper than this are refused (it also bounds the recursion of shaping).
+/// Nested selections deeper than this are refused (it also bounds the recursion of shaping
+/// over objects; lists in values are bounded by the conversion's nesting limit).
 pub const MAX_SELECTION_DEPTH: usize = 64;
+
+/// Selections (fields and fragments, with every fragment spread expanded) a document may hold,
+/// and fields a shaping plan may hold: fragments spread twice per level grow exponentially,
+/// so a kilobyte document could otherwise ask for gigabytes.
+pub const MAX_SELECTIONS: usize = 10_000;
+
+fn too_many_selections() -> EngineError {
+    EngineError::Document(vec![GraphQLError::new(format!(
+        "The document selects too much: more than {MAX_SELECTIONS} selections with its fragments expanded."
+    ))])
+}
 
 /// A `@skip`/`@include` condition.
 #[derive(Debug, Clone, PartialEq)]
@@ -68,6 +84,14 @@ pub struct CompiledOperation {
     pub root_field: Arc<str>,
     variables: Vec<VariableDefinition>,
     root: RawField,
+    /// With a schema: the validated document, for coercing variables to their types.
+    typed: Option<TypedDocument>,
+}
+
+#[derive(Debug)]
+struct TypedDocument {
+    schema: SchemaModel,
+    executable: Valid<ExecutableDocument>,
 }
 
 /// What a subscription's events are shaped by: the operation with its variables applied.
@@ -103,13 +127,28 @@ const BUILT_IN_DIRECTIVE_ERRORS: [&str; 2] =
 static NEXT_OPERATION_ID: AtomicU64 = AtomicU64::new(1);
 
 impl CompiledOperation {
-    /// Parses and validates `query` and selects its subscription operation.
+    /// Parses and validates `query` without a schema and selects its subscription operation.
     pub fn compile(query: &str, operation_name: Option<&str>) -> EngineResult<Self> {
+        Self::compile_with(query, operation_name, None)
+    }
+
+    /// Parses and validates `query` (against `schema` when given: every validation rule of the
+    /// specification) and selects its subscription operation.
+    pub fn compile_with(query: &str, operation_name: Option<&str>, schema: Option<&SchemaModel>) -> EngineResult<Self> {
         let document = match ast::Document::parse(query, "subscription.graphql") {
             Ok(document) => document,
             Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
         };
-        if let Err(errors) = document.validate_standalone_executable() {
+        let typed = match schema {
+            Some(schema) => match document.to_executable_validate(schema.valid()) {
+                Ok(executable) => Some(TypedDocument { schema: schema.clone(), executable }),
+                Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
+            },
+            None => None,
+        };
+        if typed.is_some() {
+            // Already validated with every rule, types included.
+        } else if let Err(errors) = document.validate_standalone_executable() {
             // Without a schema the built-in directives are unknown to the validator.
             let errors: Vec<GraphQLError> = diagnostics(&errors)
                 .into_iter()
@@ -120,7 +159,9 @@ impl CompiledOperation {
             }
         }
         let operation = select_operation(&document, operation_name)?;
-        check_variable_usage(&document, operation)?;
+        if typed.is_none() {
+            check_variable_usage(&document, operation)?;
+        }
         if operation.operation_type != OperationType::Subscription {
             let kind = match operation.operation_type {
                 OperationType::Query => "query",
@@ -140,7 +181,7 @@ impl CompiledOperation {
                 _ => None,
             })
             .collect();
-        let context = CompileContext { fragments: &fragments, sources: &document.sources };
+        let context = CompileContext { fragments: &fragments, sources: &document.sources, count: Cell::new(0) };
         let mut root_selections = context.selections(&operation.selection_set, 0)?;
         let root = single_root_field(&mut root_selections, operation, &document.sources)?;
         let variables = operation
@@ -159,11 +200,36 @@ impl CompiledOperation {
             root_field: root.name.clone(),
             variables,
             root,
+            typed,
         })
     }
 
-    /// Applies defaults to `variables` and checks that required ones are given.
+    /// Applies defaults to `variables` and checks that required ones are given; with a schema,
+    /// coerces each value to its declared type as the specification's CoerceVariableValues does.
     pub fn coerce_variables(&self, variables: &Map<String, Value>) -> EngineResult<Map<String, Value>> {
+        if let Some(typed) = &self.typed {
+            let operation = typed
+                .executable
+                .operations
+                .get(self.operation_name.as_deref())
+                .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.message().to_string())]))?;
+            // apollo-compiler has its own JSON map type: convert through serde (cold path).
+            let values: apollo_compiler::response::JsonMap = serde_json::from_value(Value::Object(variables.clone()))
+                .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.to_string())]))?;
+            return match apollo_compiler::request::coerce_variable_values(typed.schema.valid(), operation, &values) {
+                Ok(coerced) => match serde_json::to_value(coerced.into_inner()) {
+                    Ok(Value::Object(map)) => Ok(map),
+                    _ => Err(EngineError::Document(vec![GraphQLError::new("variables could not be coerced")])),
+                },
+                Err(error) => {
+                    let json = error.to_graphql_error(&typed.executable.sources);
+                    let mut error = GraphQLError::new(json.message);
+                    error.locations =
+                        json.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
+                    Err(EngineError::Document(vec![error]))
+                }
+            };
+        }
         let mut coerced = Map::new();
         let mut errors = Vec::new();
         for definition in &self.variables {
@@ -196,18 +262,34 @@ impl CompiledOperation {
         &self.root.response_key
     }
 
-    /// The root field's arguments with the (coerced) variables substituted.
+    /// The root field's arguments with the (coerced) variables substituted; with a schema, the
+    /// field's declared defaults fill in the arguments the document leaves out.
     pub fn root_arguments(&self, variables: &Map<String, Value>) -> Map<String, Value> {
-        self.root
+        let mut arguments: Map<String, Value> = self
+            .root
             .arguments
             .iter()
             .map(|(name, value)| (name.clone(), argument_value(value, variables)))
-            .collect()
+            .collect();
+        if let Some(typed) = &self.typed {
+            let schema = typed.schema.valid();
+            let definition = schema
+                .schema_definition
+                .subscription
+                .as_ref()
+                .and_then(|root| schema.type_field(root.name.as_str(), &self.root.name).ok());
+            for argument in definition.iter().flat_map(|field| field.arguments.iter()) {
+                if let (false, Some(default)) = (arguments.contains_key(argument.name.as_str()), &argument.default_value) {
+                    arguments.insert(argument.name.to_string(), const_value(default));
+                }
+            }
+        }
+        arguments
     }
 
     /// Evaluates `@skip`/`@include`, merges fields by response key and builds the shaping plan.
     pub fn bind(&self, variables: &Map<String, Value>) -> EngineResult<ShapePlan> {
-        let binder = Binder { variables };
+        let binder = Binder { variables, fields: Cell::new(0) };
         let root_selection = if self.root.has_selection_set {
             Some(binder.object_plan(&self.root.selections)?)
         } else {
@@ -366,6 +448,8 @@ fn flatten_root(selections: Vec<RawSelection>, fields: &mut Vec<RawField>) {
 struct CompileContext<'a> {
     fragments: &'a [&'a Node<ast::FragmentDefinition>],
     sources: &'a SourceMap,
+    /// Selections produced so far (fragments expanded), against [`MAX_SELECTIONS`].
+    count: Cell<usize>,
 }
 
 impl CompileContext<'_> {
@@ -379,6 +463,10 @@ impl CompileContext<'_> {
     }
 
     fn selection(&self, selection: &Selection, depth: usize) -> EngineResult<RawSelection> {
+        self.count.set(self.count.get() + 1);
+        if self.count.get() > MAX_SELECTIONS {
+            return Err(too_many_selections());
+        }
         Ok(match selection {
             Selection::Field(field) => RawSelection::Field(RawField {
                 response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
@@ -440,6 +528,8 @@ impl CompileContext<'_> {
 
 struct Binder<'a> {
     variables: &'a Map<String, Value>,
+    /// Fields in the plan so far (one list per runtime type), against [`MAX_SELECTIONS`].
+    fields: Cell<usize>,
 }
 
 /// Which runtime type a field list is collected for.
@@ -513,6 +603,10 @@ impl Binder<'_> {
     fn field_shapes(&self, selections: &[RawSelection], runtime: RuntimeType<'_>) -> EngineResult<Vec<FieldShape>> {
         let mut collected: Vec<(&RawField, Vec<&RawSelection>)> = Vec::new();
         self.collect(selections, runtime, &mut collected)?;
+        self.fields.set(self.fields.get() + collected.len());
+        if self.fields.get() > MAX_SELECTIONS {
+            return Err(too_many_selections());
+        }
         collected
             .into_iter()
             .map(|(field, sub_selections)| {
@@ -627,12 +721,18 @@ type DocumentKey = (Box<str>, Option<Box<str>>);
 
 pub struct DocumentCache {
     entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
+    schema: Option<SchemaModel>,
 }
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
+        Self::with_schema(capacity, None)
+    }
+
+    /// A cache whose documents are validated against `schema`.
+    pub fn with_schema(capacity: usize, schema: Option<SchemaModel>) -> Self {
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { entries: Mutex::new(lru::LruCache::new(capacity)) }
+        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema }
     }
 
     pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
@@ -641,7 +741,7 @@ impl DocumentCache {
             return Ok(found.clone());
         }
         // Compile outside the lock: a slow document must not stall other subscribers.
-        let compiled = Arc::new(CompiledOperation::compile(query, operation_name)?);
+        let compiled = Arc::new(CompiledOperation::compile_with(query, operation_name, self.schema.as_ref())?);
         self.entries.lock().put(key, compiled.clone());
         Ok(compiled)
     }
@@ -748,6 +848,18 @@ mod tests {
             json!({"room": "lobby", "first": 2, "tags": ["a", "lobby"], "f": {"x": 1.5}})
         );
         assert_eq!(&**op.root_response_key(), "m");
+    }
+
+    #[test]
+    fn exponential_fragment_expansion_is_refused() {
+        // Each fragment spreads the next one twice: 2^30 selections from under 2 KiB of text.
+        let mut document = String::from("subscription { a { ...F0 } }");
+        for level in 0..30 {
+            document.push_str(&format!(" fragment F{level} on T {{ x{level}: id ...F{next} ...F{next} }}", next = level + 1));
+        }
+        document.push_str(" fragment F30 on T { id }");
+        let errors = messages(CompiledOperation::compile(&document, None));
+        assert!(errors[0].contains("selects too much"), "{errors:?}");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The engine: the subscription registry, the channel index, event dispatch and resolver jobs.
 //!
-//! Subscriptions whose results are identical (same operation, variables, resolver, and — when a
-//! resolver runs — security context) form a *group*. An event is shaped and serialized once per
+//! Subscriptions whose results are identical (same operation, variables and resolver) form a
+//! *group*. An event is shaped and serialized once per
 //! group; each member only adds its envelope. Publishing walks the groups indexed under the
 //! event's channel, so its cost is proportional to the matching subscriptions only.
 //!
 //! Locking: one `RwLock` over the registry (publishers share it; register/complete take it
-//! briefly for writing) and one small mutex per connection queue. No lock is ever held while
-//! waiting for anything else, and the engine never calls back into a host language.
+//! briefly for writing), a mutex per group for resolver ordering and one per connection queue,
+//! always taken in that order. The engine never calls back into a host language and never
+//! blocks on anything but these locks; the ready notifier it calls must not block either.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -18,10 +19,11 @@ use ahash::RandomState;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
-use crate::document::{CompiledOperation, DocumentCache, ShapePlan};
+use crate::document::{DocumentCache, ShapePlan};
 use crate::error::{EngineError, EngineResult, GraphQLError, PathSegment};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::schema::SchemaModel;
 use crate::memory;
 use crate::queue::{Connection, FrameKind, OverflowPolicy, QueuedFrame, SubscriptionKey, WaitState};
 use crate::shape;
@@ -43,6 +45,8 @@ pub struct EngineConfig {
     pub overflow: OverflowPolicy,
     pub document_cache_size: usize,
     pub scope_fields: ScopeFields,
+    /// Validate documents against this schema (every rule) and coerce variables to its types.
+    pub schema: Option<SchemaModel>,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +56,7 @@ impl Default for EngineConfig {
             overflow: OverflowPolicy::DropOldest,
             document_cache_size: 1000,
             scope_fields: ScopeFields::default(),
+            schema: None,
         }
     }
 }
@@ -67,6 +72,8 @@ pub struct Registration<'a> {
     pub context: SecurityContext,
     /// Overrides the channel (by default the root field's name).
     pub channel: Option<&'a str>,
+    /// Attached at registration, so no event can reach the subscription without it.
+    pub resolver: Option<ResolverId>,
 }
 
 /// What a subscription document asks for, as a server needs to know before registering it.
@@ -114,8 +121,6 @@ struct GroupKey {
     variables: Arc<str>,
     channel: Arc<str>,
     resolver: Option<ResolverId>,
-    /// Only with a resolver: its result may depend on who asks.
-    context: Option<SecurityContext>,
 }
 
 #[derive(Debug)]
@@ -153,7 +158,6 @@ struct SubscriptionEntry {
     id: Arc<str>,
     group: GroupId,
     index_in_group: usize,
-    operation: Arc<CompiledOperation>,
 }
 
 #[derive(Debug)]
@@ -246,7 +250,7 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let documents = DocumentCache::new(config.document_cache_size);
+        let documents = DocumentCache::with_schema(config.document_cache_size, config.schema.clone());
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -296,8 +300,7 @@ impl Engine {
             operation: operation.id,
             variables: variables_key,
             channel: channel.clone(),
-            resolver: None,
-            context: None,
+            resolver: registration.resolver,
         };
         // Binding the plan is the only costly step: done outside the write lock, once per group.
         let existing_group = inner.registry.read().group_index.get(&group_key).copied();
@@ -343,7 +346,7 @@ impl Engine {
         let index_in_group = registry.add_member(group, member);
         registry.subscriptions.insert(
             key,
-            SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group, operation },
+            SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group },
         );
         match registry.by_id.get_mut(&subscription_id) {
             Some(keys) => keys.add(key),
@@ -384,8 +387,7 @@ impl Engine {
         if group.key.resolver == resolver {
             return Ok(());
         }
-        let context = group.members[entry.index_in_group].context.clone();
-        let new_key = GroupKey { resolver, context: resolver.map(|_| context), ..group.key.clone() };
+        let new_key = GroupKey { resolver, ..group.key.clone() };
         let (plan, variables, root_field) = (group.plan.clone(), group.variables.clone(), group.root_field.clone());
         let member = registry.remove_member(key);
         if let Some(released) = registry.release_group_if_empty(old_group) {
@@ -403,9 +405,15 @@ impl Engine {
         Ok(())
     }
 
-    /// Resolver ids no subscription uses any more; the host may drop them.
+    /// Resolver ids no subscription uses any more; the host may drop them. An id released and
+    /// attached again since is not returned.
     pub fn take_released_resolvers(&self) -> Vec<ResolverId> {
-        std::mem::take(&mut *self.inner.released_resolvers.lock())
+        let mut released = std::mem::take(&mut *self.inner.released_resolvers.lock());
+        if !released.is_empty() {
+            let registry = self.inner.registry.read();
+            released.retain(|id| !registry.resolver_refs.contains_key(id));
+        }
+        released
     }
 
     /// Makes a connection exist (and stay while it has no subscription) until closed.
@@ -478,11 +486,24 @@ impl Engine {
         let visible = group.members.iter().filter(|m| m.context.can_see(&event.scope)).count();
         let hidden = group.members.len() - visible;
         self.inner.metrics.events_filtered_out.fetch_add(hidden as u64, Relaxed);
-        if visible == 0 {
+        let live = group
+            .members
+            .iter()
+            .filter(|m| m.context.can_see(&event.scope) && !m.terminated.load(Relaxed))
+            .count();
+        if live == 0 {
             return None;
         }
         let seq = {
             let mut order = group.order.lock();
+            // Results wait here for earlier ones: as many as a connection may queue, then the
+            // event is dropped for this group (counted as overflow), so a hung resolver cannot
+            // make the buffer grow without bound.
+            if order.next_seq - order.next_to_deliver >= self.inner.config.max_queued_frames as u64 {
+                drop(order);
+                self.inner.metrics.frames_dropped_overflow.fetch_add(live as u64, Relaxed);
+                return None;
+            }
             order.next_seq += 1;
             order.next_seq - 1
         };
@@ -495,7 +516,6 @@ impl Engine {
             resolver: group.key.resolver.unwrap_or_default(),
             variables: group.variables.clone(),
             root_field: group.root_field.clone(),
-            context: group.key.context.clone().unwrap_or_default(),
             started: Instant::now(),
             finished: false,
         })
@@ -611,11 +631,6 @@ impl Engine {
         }
     }
 
-    pub fn disarm(&self, connection_id: &str) {
-        if let Some(connection) = self.connection(connection_id) {
-            connection.disarm();
-        }
-    }
 
     /// The connections woken since the last call (their writers should drain them now).
     pub fn take_ready(&self) -> Vec<Arc<Connection>> {
@@ -659,16 +674,7 @@ impl Engine {
         Ok(registry.groups[&registry.subscriptions[&key].group].key.channel.clone())
     }
 
-    /// The root field and operation name a subscription was registered with.
-    pub fn operation_of(&self, subscription: SubscriptionRef<'_>) -> EngineResult<Arc<CompiledOperation>> {
-        let registry = self.inner.registry.read();
-        let key = registry.find(subscription)?;
-        Ok(registry.subscriptions[&key].operation.clone())
-    }
 
-    pub fn has_connection(&self, connection_id: &str) -> bool {
-        self.inner.registry.read().connections.contains_key(connection_id)
-    }
 
     pub fn metrics(&self) -> MetricsSnapshot {
         let inner = &*self.inner;
@@ -897,8 +903,6 @@ pub struct ResolverJob {
     pub resolver: ResolverId,
     pub variables: Arc<Map<String, Value>>,
     pub root_field: Arc<str>,
-    /// The group's security context (every member shares it).
-    pub context: SecurityContext,
     started: Instant,
     finished: bool,
 }

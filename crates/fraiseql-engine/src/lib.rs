@@ -12,6 +12,7 @@ pub mod event;
 pub mod memory;
 pub mod metrics;
 pub mod queue;
+pub mod schema;
 pub mod shape;
 
 pub use document::{CompiledOperation, ShapePlan};
@@ -20,3 +21,4 @@ pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};
 pub use metrics::{MetricsSnapshot, LATENCY_BUCKET_BOUNDS_NS};
 pub use queue::{FrameKind, OverflowPolicy, QueuedFrame, WaitState};
+pub use schema::SchemaModel;

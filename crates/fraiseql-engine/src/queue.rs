@@ -184,12 +184,16 @@ impl Connection {
         }
         let mut outcome = PushOutcome { queued: true, ..PushOutcome::default() };
         if state.frames.len() >= self.capacity {
-            outcome.dropped = true;
-            match self.policy {
-                OverflowPolicy::DropOldest => {
-                    state.frames.pop_front();
-                }
-                OverflowPolicy::DropNewest => return PushOutcome { queued: false, dropped: true, wake: false },
+            // An `error` frame ends its subscription and frees it when taken: it is never the
+            // one dropped, so a subscription cannot be left ended but never freed.
+            let drop_arriving = self.policy == OverflowPolicy::DropNewest && !frame.is_terminal();
+            if drop_arriving {
+                return PushOutcome { queued: false, dropped: true, wake: false };
+            }
+            // With only error frames queued (at most one per subscription), all are kept.
+            if let Some(index) = state.frames.iter().position(|queued| !queued.is_terminal()) {
+                state.frames.remove(index);
+                outcome.dropped = true;
             }
         }
         state.frames.push_back(frame);
@@ -235,10 +239,6 @@ impl Connection {
             state.waiting = true;
             WaitState::Armed
         }
-    }
-
-    pub fn disarm(&self) {
-        self.state.lock().waiting = false;
     }
 
     /// Marks the connection closed, drops its frames and says whether a writer was waiting.
@@ -296,6 +296,20 @@ mod tests {
         let outcome = connection.push(frame(1, "2"));
         assert!(!outcome.queued && outcome.dropped);
         assert_eq!(connection.drain(10).len(), 1);
+    }
+
+    #[test]
+    fn error_frames_are_never_dropped_by_overflow() {
+        for policy in [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest] {
+            let connection = Connection::new(Arc::from("c"), 2, policy);
+            connection.push(QueuedFrame::new(1, FrameKind::Error, Arc::from("a"), Arc::from(&b"[]"[..])));
+            connection.push(frame(2, "x"));
+            let outcome = connection.push(QueuedFrame::new(3, FrameKind::Error, Arc::from("b"), Arc::from(&b"[]"[..])));
+            assert!(outcome.queued && outcome.dropped, "{policy:?}: a next frame made room");
+            connection.push(frame(2, "y"));
+            let kept: Vec<bool> = connection.drain(10).iter().map(QueuedFrame::is_terminal).collect();
+            assert_eq!(kept.iter().filter(|terminal| **terminal).count(), 2, "{policy:?}: {kept:?}");
+        }
     }
 
     #[test]

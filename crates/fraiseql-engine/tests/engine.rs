@@ -290,3 +290,75 @@ fn concurrent_publishing_while_subscriptions_come_and_go() {
     assert_eq!(frames.len() as u64 + metrics.frames_dropped_overflow, 900 * 100);
     assert_eq!(metrics.active_subscriptions, 100);
 }
+
+#[test]
+fn one_resolver_call_per_group_whoever_the_members_are() {
+    let engine = Engine::default();
+    for index in 0..100 {
+        engine
+            .register(Registration {
+                connection_id: &format!("c{index}"),
+                subscription_id: "s",
+                query: "subscription { a { v } }",
+                context: ctx(Some(&format!("user{index}")), Some("t")),
+                resolver: Some(9),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let scope = EventScope { tenant: Some(Arc::from("t")), ..Default::default() };
+    let outcome = engine.publish("e", "a", json!({"v": 1}), scope).unwrap();
+    assert_eq!(outcome.jobs.len(), 1, "the resolver sees only (event, variables): one call");
+    assert_eq!(engine.metrics().active_groups, 1);
+}
+
+#[test]
+fn an_error_frame_survives_overflow_and_frees_its_subscription() {
+    for policy in [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest] {
+        let engine = Engine::new(EngineConfig { max_queued_frames: 2, overflow: policy, ..Default::default() });
+        register(&engine, "c", "plain", "subscription { a }", ctx(None, None));
+        engine
+            .register(Registration {
+                connection_id: "c",
+                subscription_id: "failing",
+                query: "subscription { a }",
+                resolver: Some(1),
+                ..Default::default()
+            })
+            .unwrap();
+        let job = engine.publish("e", "a", json!(1), EventScope::default()).unwrap().jobs.pop().unwrap();
+        engine.publish("e", "a", json!(2), EventScope::default()).unwrap();
+        job.finish(ResolverOutcome::Failed("boom".into()));
+        engine.publish("e", "a", json!(3), EventScope::default()).unwrap();
+        let frames = engine.drain("c").unwrap();
+        assert!(frames.iter().any(|frame| frame.is_terminal()), "{policy:?}: the error frame was kept");
+        let metrics = engine.metrics();
+        assert_eq!(metrics.active_subscriptions, 1, "{policy:?}: taking the error freed the subscription");
+        assert!(metrics.frames_dropped_overflow >= 1);
+    }
+}
+
+#[test]
+fn resolver_results_waiting_for_a_slow_one_are_bounded() {
+    let engine = Engine::new(EngineConfig { max_queued_frames: 10, ..Default::default() });
+    engine
+        .register(Registration {
+            connection_id: "c",
+            subscription_id: "s",
+            query: "subscription { a }",
+            resolver: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut jobs = Vec::new();
+    for n in 0..50 {
+        jobs.extend(engine.publish("e", "a", json!(n), EventScope::default()).unwrap().jobs);
+    }
+    assert_eq!(jobs.len(), 10, "no more jobs in flight than a connection may queue");
+    assert_eq!(engine.metrics().frames_dropped_overflow, 40);
+    for job in jobs.into_iter().rev() {
+        job.finish(ResolverOutcome::Value(json!("v")));
+    }
+    assert_eq!(engine.drain("c").unwrap().len(), 10);
+    assert_eq!(engine.publish("e", "a", json!(99), EventScope::default()).unwrap().jobs.len(), 1);
+}

@@ -66,7 +66,13 @@ type ConvertResult<T> = Result<T, ConvertError>;
 
 /// Converts `object` to JSON; errors name the place as `root[...]`.
 pub fn to_json(object: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
-    convert(object, 0).map_err(|error| error.into_py_err(root))
+    // PyO3's dict iteration panics when another thread mutates the dict meanwhile.
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert(object, 0))) {
+        Ok(result) => result.map_err(|error| error.into_py_err(root)),
+        Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "{root} changed while it was being converted (a dict or list mutated by another thread)"
+        ))),
+    }
 }
 
 /// Converts a mapping of names to values (variables, event data objects).

@@ -1,8 +1,9 @@
 //! `PySubscriptionExecutor`: the engine as Python sees it.
 //!
 //! Python objects live only here, and only while the GIL is held: the engine knows resolvers by
-//! number and connections by id. Engine work that can take long (publishing, registering) runs
-//! with the GIL released. Resolvers run in the calling thread (sync ones) or as tasks on the
+//! number and connections by id. Engine work runs with the GIL released, except the few calls
+//! made while the resolver table lock is held (attaching a resolver): a Rust lock is never held
+//! across a GIL release, so no thread can wait for the GIL while holding one. Resolvers run in the calling thread (sync ones) or as tasks on the
 //! application's asyncio loop (async ones), once per event and group.
 
 use std::collections::HashMap;
@@ -14,7 +15,8 @@ use std::time::Duration;
 
 use fraiseql_engine::{
     Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
-    ResolverOutcome, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState, LATENCY_BUCKET_BOUNDS_NS,
+    ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
+    LATENCY_BUCKET_BOUNDS_NS,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -125,15 +127,13 @@ impl PySubscriptionExecutor {
     }
 
     /// Forgets the resolvers no subscription uses any more (dropping them outside the lock).
+    /// The table lock is held while the engine says which ids are free, so an id being attached
+    /// again by another thread (which holds the same lock) is never dropped.
     fn prune_resolvers(&self) {
-        let released = self.engine.take_released_resolvers();
-        if released.is_empty() {
-            return;
-        }
         let mut dropped = Vec::new();
         {
             let mut table = self.resolvers.lock();
-            for id in released {
+            for id in self.engine.take_released_resolvers() {
                 if let Some(callable) = table.callables.remove(&id) {
                     table.by_identity.retain(|_, other| *other != id);
                     dropped.push(callable);
@@ -141,6 +141,28 @@ impl PySubscriptionExecutor {
             }
         }
         drop(dropped);
+    }
+
+    /// The engine id of `resolver`, added to the table if new; the caller holds the table lock.
+    fn resolver_id(table: &mut ResolverTable, resolver: &Bound<'_, PyAny>) -> (ResolverId, bool) {
+        let identity = resolver.as_ptr() as usize;
+        match table.by_identity.get(&identity) {
+            Some(id) => (*id, false),
+            None => {
+                table.next_id += 1;
+                let id = table.next_id;
+                table.by_identity.insert(identity, id);
+                table.callables.insert(id, resolver.clone().unbind());
+                (id, true)
+            }
+        }
+    }
+
+    fn check_callable(resolver: &Bound<'_, PyAny>) -> PyResult<()> {
+        if resolver.is_callable() {
+            return Ok(());
+        }
+        Err(PyTypeError::new_err(format!("resolver must be callable, not {}", resolver.get_type().name()?)))
     }
 
     fn finish(&self, py: Python<'_>, job: ResolverJob, outcome: ResolverOutcome) -> PyResult<()> {
@@ -177,7 +199,13 @@ impl PySubscriptionExecutor {
             let outcome = ResolverOutcome::Failed(format!("Resolver for \"{root_field}\" is no longer registered."));
             return this.finish(py, job, outcome);
         };
-        let variables = convert::object_to_python(py, &job.variables)?;
+        let variables = match convert::object_to_python(py, &job.variables) {
+            Ok(variables) => variables,
+            Err(error) => {
+                let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
+                return this.finish(py, job, outcome);
+            }
+        };
         let started = job.elapsed();
         let result = callable.bind(py).call1((event, variables));
         let result = match result {
@@ -187,14 +215,15 @@ impl PySubscriptionExecutor {
                 return this.finish(py, job, outcome);
             }
         };
-        if result.hasattr(intern!(py, "__await__"))? {
+        if result.hasattr(intern!(py, "__await__")).unwrap_or(false) {
             let pending = Bound::new(py, PendingResolution { job: Mutex::new(Some(job)) })?;
             let attached_loop = this.attached_loop.lock().as_ref().map(|l| l.clone_ref(py));
             let scheduled = py.import(BRIDGE_MODULE).and_then(|bridge| {
                 bridge.call_method1(intern!(py, "schedule"), (slf, &pending, &result, this.resolver_timeout, attached_loop))
             });
             if let Err(error) = scheduled {
-                if let Some(job) = pending.get().job.lock().take() {
+                let job = pending.get().job.lock().take();
+                if let Some(job) = job {
                     let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
                     this.finish(py, job, outcome)?;
                 }
@@ -206,7 +235,7 @@ impl PySubscriptionExecutor {
     }
 
     fn drain_to_list<'py>(&self, py: Python<'py>, connection_id: &str, max: usize) -> PyResult<Bound<'py, PyList>> {
-        let frames = attached(py, || self.engine.drain_at_most(connection_id, max))?;
+        let frames = detached(py, || self.engine.drain_at_most(connection_id, max))?;
         self.prune_resolvers();
         frames_to_list(py, &frames)
     }
@@ -271,7 +300,8 @@ impl PySubscriptionExecutor {
         tenant_field=Some("tenant_id".to_owned()),
         user_field=Some("user_id".to_owned()),
         document_cache_size=1000,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000)")]
+        schema_sdl=None,
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -282,6 +312,7 @@ impl PySubscriptionExecutor {
         tenant_field: Option<String>,
         user_field: Option<String>,
         document_cache_size: i64,
+        schema_sdl: Option<&str>,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
         let overflow = OverflowPolicy::parse(overflow)
@@ -297,11 +328,16 @@ impl PySubscriptionExecutor {
                 return Err(config_error(format!("resolver_timeout must be a positive number of seconds or None, not {timeout}")));
             }
         }
+        let schema = match schema_sdl {
+            Some(sdl) => Some(attached(py, || SchemaModel::parse(sdl))?),
+            None => None,
+        };
         let engine = Engine::new(EngineConfig {
             max_queued_frames: max_queued_frames as usize,
             overflow,
             document_cache_size: document_cache_size as usize,
             scope_fields: ScopeFields { tenant_field, user_field },
+            schema,
         });
         let wakeup = Wakeup::new().map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
         let writer = wakeup.writer.clone();
@@ -331,6 +367,12 @@ impl PySubscriptionExecutor {
         self.bus_config.clone_ref(py)
     }
 
+    /// The schema documents are validated against (`None`: validation without a schema).
+    #[getter]
+    fn schema_sdl(&self) -> Option<String> {
+        self.engine.config().schema.as_ref().map(|schema| schema.sdl().to_owned())
+    }
+
     #[getter]
     fn resolver_timeout(&self) -> Option<f64> {
         self.resolver_timeout
@@ -347,7 +389,7 @@ impl PySubscriptionExecutor {
     }
 
     /// Registers a subscription under the client's id and returns that id.
-    #[pyo3(signature = (connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None, tenant_id=None, *, channel=None))]
+    #[pyo3(signature = (connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None, tenant_id=None, *, channel=None, resolver=None))]
     #[allow(clippy::too_many_arguments)]
     fn register_subscription(
         &self,
@@ -360,15 +402,35 @@ impl PySubscriptionExecutor {
         user_id: Option<&Bound<'_, PyAny>>,
         tenant_id: Option<&Bound<'_, PyAny>>,
         channel: Option<&str>,
+        resolver: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
         let variables = match variables {
             Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
             _ => serde_json::Map::new(),
         };
         let context = SecurityContext { user: scope_key(user_id, "user_id")?, tenant: scope_key(tenant_id, "tenant_id")? };
-        let registration =
-            Registration { connection_id, subscription_id, query, operation_name, variables, context, channel };
-        detached(py, || self.engine.register(registration))?;
+        let mut registration =
+            Registration { connection_id, subscription_id, query, operation_name, variables, context, channel, resolver: None };
+        match resolver.filter(|resolver| !resolver.is_none()) {
+            None => {
+                detached(py, || self.engine.register(registration))?;
+            }
+            Some(resolver) => {
+                // Registered with its resolver in one step: no event can reach it without it.
+                Self::check_callable(resolver)?;
+                let mut table = self.resolvers.lock();
+                let (id, inserted) = Self::resolver_id(&mut table, resolver);
+                registration.resolver = Some(id);
+                let outcome = attached(py, || self.engine.register(registration));
+                if outcome.is_err() && inserted {
+                    table.by_identity.remove(&(resolver.as_ptr() as usize));
+                    let unused = table.callables.remove(&id);
+                    drop(table);
+                    drop(unused);
+                }
+                outcome?;
+            }
+        };
         Ok(subscription_id.to_owned())
     }
 
@@ -407,29 +469,14 @@ impl PySubscriptionExecutor {
         resolver: &Bound<'_, PyAny>,
         connection_id: Option<&str>,
     ) -> PyResult<()> {
-        if !resolver.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "resolver must be callable, not {}",
-                resolver.get_type().name()?
-            )));
-        }
-        let identity = resolver.as_ptr() as usize;
+        Self::check_callable(resolver)?;
         {
             // Held across set_resolver so a concurrent prune cannot drop a resolver being attached.
             let mut table = self.resolvers.lock();
-            let (id, inserted) = match table.by_identity.get(&identity) {
-                Some(id) => (*id, false),
-                None => {
-                    table.next_id += 1;
-                    let id = table.next_id;
-                    table.by_identity.insert(identity, id);
-                    table.callables.insert(id, resolver.clone().unbind());
-                    (id, true)
-                }
-            };
+            let (id, inserted) = Self::resolver_id(&mut table, resolver);
             let outcome = attached(py, || self.engine.set_resolver(Self::sub(subscription_id, connection_id), Some(id)));
             if outcome.is_err() && inserted {
-                table.by_identity.remove(&identity);
+                table.by_identity.remove(&(resolver.as_ptr() as usize));
                 let unused = table.callables.remove(&id);
                 drop(table);
                 drop(unused);
@@ -458,10 +505,15 @@ impl PySubscriptionExecutor {
         let value = convert::to_json(data, "data")?;
         let scope = EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global: global_event };
         let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
+        // Every group's resolver runs, whatever happens to another's; a failure inside the
+        // binding itself (not the resolver's) is raised once all of them ran.
+        let mut first_error = None;
         for job in outcome.jobs {
-            Self::run_job(slf, job, data)?;
+            if let Err(error) = Self::run_job(slf, job, data) {
+                first_error.get_or_insert(error);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Pops the next frame of a subscription (non-blocking): the bytes of one
@@ -473,7 +525,7 @@ impl PySubscriptionExecutor {
         subscription_id: &str,
         connection_id: Option<&str>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let frame = attached(py, || self.engine.next_frame(Self::sub(subscription_id, connection_id)))?;
+        let frame = detached(py, || self.engine.next_frame(Self::sub(subscription_id, connection_id)))?;
         self.prune_resolvers();
         frame.map(|frame| frame_bytes(py, &frame)).transpose()
     }
@@ -489,7 +541,7 @@ impl PySubscriptionExecutor {
     /// Opens a connection explicitly: it lives (and can be waited on) until closed, even
     /// without subscriptions. Opening an open connection does nothing.
     fn open_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<()> {
-        attached(py, || {
+        detached(py, || {
             self.engine.open_connection(connection_id);
             Ok(())
         })
@@ -596,23 +648,34 @@ impl PySubscriptionExecutor {
     /// Called by the loop when the engine signalled ready connections.
     fn _on_frames_ready(&self, py: Python<'_>) -> PyResult<()> {
         self.wakeup.clear();
+        // Every ready writer is settled even if one of them fails; the first error is raised last.
+        let mut first_error = None;
         for connection in self.engine.take_ready() {
             let waiter = self.waiters.lock().remove(&connection.id);
             let Some(future) = waiter else { continue };
             let future = future.bind(py);
-            if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                continue;
-            }
-            if !self.settle_waiter(py, &connection.id, future)? {
-                self.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
+            let settled = future
+                .call_method0(intern!(py, "done"))
+                .and_then(|done| done.is_truthy())
+                .and_then(|done| if done { Ok(true) } else { self.settle_waiter(py, &connection.id, future) });
+            match settled {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
+                }
+                Err(error) => {
+                    let _ = future.call_method1(intern!(py, "set_exception"), (error.value(py),));
+                    first_error.get_or_insert(error);
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 
     /// An async resolver returned `result`.
     fn _resolution_succeeded(&self, py: Python<'_>, pending: &Bound<'_, PendingResolution>, result: &Bound<'_, PyAny>) -> PyResult<()> {
-        let Some(job) = pending.get().job.lock().take() else { return Ok(()) };
+        let job = pending.get().job.lock().take();
+        let Some(job) = job else { return Ok(()) };
         let root_field = job.root_field.clone();
         let outcome = self.outcome_of_result(&root_field, result, Duration::ZERO);
         self.finish(py, job, outcome)
@@ -626,7 +689,8 @@ impl PySubscriptionExecutor {
         error: Option<&Bound<'_, PyAny>>,
         timed_out: bool,
     ) -> PyResult<()> {
-        let Some(job) = pending.get().job.lock().take() else { return Ok(()) };
+        let job = pending.get().job.lock().take();
+        let Some(job) = job else { return Ok(()) };
         let outcome = if timed_out {
             ResolverOutcome::TimedOut { seconds: self.resolver_timeout.unwrap_or_default() }
         } else {

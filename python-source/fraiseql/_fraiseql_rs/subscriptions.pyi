@@ -94,10 +94,20 @@ class PySubscriptionExecutor:
         tenant_field: str | None = "tenant_id",
         user_field: str | None = "user_id",
         document_cache_size: int = 1000,
+        schema_sdl: str | None = None,
     ) -> PySubscriptionExecutor: ...
     @property
     def bus_config(self) -> PyEventBusConfig:
         """The bus configuration this executor was built with."""
+
+    @property
+    def schema_sdl(self) -> str | None:
+        """The schema (SDL) documents are validated against; ``None``: validation without a schema.
+
+        With a schema every validation rule of the specification applies at subscribe time and
+        variables are coerced to their declared types. An invalid schema, or one without a
+        ``Subscription`` type, raises ``ConfigurationError``.
+        """
 
     @property
     def resolver_timeout(self) -> float | None:
@@ -122,8 +132,12 @@ class PySubscriptionExecutor:
         tenant_id: str | int | None = None,
         *,
         channel: str | None = None,
+        resolver: Callable[..., Any] | None = None,
     ) -> str:
         """Register a subscription under the client's id and return that id.
+
+        ``resolver`` (see ``register_resolver``) is attached in the same step, so no event can
+        reach the subscription without it.
 
         Raises ``GraphQLDocumentError`` for a document that does not parse, holds no
         subscription operation or names an unknown operation, and
@@ -147,7 +161,9 @@ class PySubscriptionExecutor:
         """Run ``resolver(event, variables)`` (sync or ``async def``) for this subscription's events.
 
         ``TypeError`` unless ``resolver`` is callable. Subscriptions given the same callable
-        object, document, variables and security context share one call per event.
+        object, document and variables share one call per event. Events published between
+        ``register_subscription`` and this call are sent without the resolver: pass
+        ``resolver=`` to ``register_subscription`` when that matters.
         """
 
     def publish_event(

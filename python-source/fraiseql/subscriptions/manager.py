@@ -68,6 +68,10 @@ class SubscriptionConfig:
     """Settings of a :class:`SubscriptionManager`; every limit has a safe default."""
 
     bus: PyEventBusConfig | None = None
+    #: The schema subscriptions are validated against: SDL text, or a graphql-core
+    #: ``GraphQLSchema`` (what Strawberry, Ariadne and Graphene build). ``None``: documents are
+    #: validated without types.
+    schema: str | Any | None = None
     #: Frames kept per connection before ``overflow`` applies.
     max_queued_frames: int = 1000
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
@@ -124,6 +128,21 @@ class SubscriptionField:
         return self.channel.format(**arguments)
 
 
+def _schema_sdl(schema: object) -> str | None:
+    """SDL from SDL text or a graphql-core schema."""
+    if schema is None or isinstance(schema, str):
+        return schema
+    try:
+        from graphql import GraphQLSchema, print_schema
+    except ImportError:  # pragma: no cover - graphql-core is optional
+        raise ConfigurationError("schema must be SDL text (graphql-core is not installed)") from None
+    if not isinstance(schema, GraphQLSchema):
+        raise ConfigurationError(
+            f"schema must be SDL text or a graphql-core GraphQLSchema, not {type(schema).__name__}"
+        )
+    return print_schema(schema)
+
+
 class SubscriptionManager:
     """Owns the engine, the subscription fields, the limits and the live connections.
 
@@ -138,6 +157,7 @@ class SubscriptionManager:
         self.config = config or SubscriptionConfig()
         self.executor = PySubscriptionExecutor(
             self.config.bus,
+            schema_sdl=_schema_sdl(self.config.schema),
             max_queued_frames=self.config.max_queued_frames,
             overflow=self.config.overflow,
             resolver_timeout=self.config.resolver_timeout,
@@ -146,6 +166,10 @@ class SubscriptionManager:
         )
         self.fields: dict[str, SubscriptionField] = {}
         self._handlers: set[GraphQLTransportWSHandler] = set()
+
+    def schema_sdl(self) -> str | None:
+        """The SDL subscriptions are validated against (``None`` without a schema)."""
+        return self.executor.schema_sdl
 
     # -- declaring subscription fields ------------------------------------------------------
 
@@ -230,9 +254,8 @@ class SubscriptionManager:
             user_id=context.user_id,
             tenant_id=context.tenant_id,
             channel=channel,
+            resolver=field_.resolver,
         )
-        if field_.resolver is not None:
-            self.executor.register_resolver(subscription_id, field_.resolver, connection_id=connection_id)
 
     # -- lifecycle ----------------------------------------------------------------------------
 

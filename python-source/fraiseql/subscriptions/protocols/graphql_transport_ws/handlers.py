@@ -75,7 +75,9 @@ class GraphQLTransportWSHandler:
         self.acknowledged = False
         self.active: set[str] = set()
         self._closed = False
-        self._completions = 0
+        # Ids the client completed while the writer held a batch: their frames in it are dropped
+        # (the id may already be subscribed again, and those frames belong to the old operation).
+        self._completed_in_batch: set[str] = set()
         self._pong = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -324,7 +326,7 @@ class GraphQLTransportWSHandler:
         if subscription_id not in self.active:
             return  # unknown or already finished: ignored
         self.active.discard(subscription_id)
-        self._completions += 1
+        self._completed_in_batch.add(subscription_id)
         with contextlib.suppress(SubscriptionNotFoundError):
             self.manager.executor.complete_subscription(subscription_id, connection_id=self.connection_id)
 
@@ -337,15 +339,17 @@ class GraphQLTransportWSHandler:
                 frames = await executor.wait_for_frames(self.connection_id)
             except ConnectionClosedError:
                 return
-            completions = self._completions
+            # Completions before this batch were taken already purged their frames in the engine.
+            completed: set[str] = set()
+            self._completed_in_batch = completed
             for frame in frames:
                 if self._closed:
                     return
                 id_end = frame.find(_TYPE_MARK, _FRAME_ID_START)
                 is_error = frame.startswith(b"error", id_end + len(_TYPE_MARK))
-                if is_error or completions != self._completions:
+                if is_error or completed:
                     subscription_id = _frame_id(frame, id_end)
-                    if subscription_id not in self.active:
+                    if subscription_id in completed or subscription_id not in self.active:
                         continue  # completed by the client after the engine queued it
                     if is_error:
                         # The engine ended this subscription; its id may be reused.
