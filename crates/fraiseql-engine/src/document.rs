@@ -14,6 +14,7 @@ use apollo_compiler::ast::{self, Definition, OperationType, Selection};
 use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::parser::{LineColumn, SourceMap};
 use apollo_compiler::validation::Valid;
+use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::Node;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -64,6 +65,9 @@ struct RawField {
     conditions: Vec<Condition>,
     selections: Vec<RawSelection>,
     has_selection_set: bool,
+    /// With a schema: the field's declared type (`None` for `__typename`).
+    ty: Option<ast::Type>,
+    location: Option<Location>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +105,40 @@ pub struct ShapePlan {
     /// `{"data":{"<root response key>":` pre-rendered.
     pub(crate) data_head: Box<[u8]>,
     pub(crate) root_selection: Option<ObjectPlan>,
+    /// With a schema: the root field's type and identity (results are then completed as the
+    /// specification's CompleteValue does: leaf coercion, non-null propagation, `errors`).
+    pub(crate) root_typed: Option<TypedField>,
+}
+
+/// A field's output type, as the writer walks it.
+#[derive(Debug)]
+pub(crate) enum OutputType {
+    NonNull(Box<OutputType>),
+    List(Box<OutputType>),
+    Leaf(LeafKind),
+    Composite,
+}
+
+#[derive(Debug)]
+pub(crate) enum LeafKind {
+    Int,
+    Float,
+    String,
+    Boolean,
+    Id,
+    Enum { name: Arc<str>, values: Vec<String> },
+    /// A custom scalar: its value is sent as given.
+    Custom,
+}
+
+/// What error messages and paths need to know of a field.
+#[derive(Debug)]
+pub(crate) struct TypedField {
+    pub(crate) output: OutputType,
+    pub(crate) parent: Arc<str>,
+    pub(crate) name: Arc<str>,
+    pub(crate) response_key: Arc<str>,
+    pub(crate) location: Option<Location>,
 }
 
 /// The fields to write for an object value, per runtime type when fragments have type conditions.
@@ -111,6 +149,9 @@ pub(crate) struct ObjectPlan {
     /// Used when the value carries no `__typename` (every fragment applies).
     pub(crate) untyped: Vec<FieldShape>,
     pub(crate) by_type: Vec<(Arc<str>, Vec<FieldShape>)>,
+    /// With a schema: the field's named type, and whether it is abstract (its runtime type then
+    /// comes from the value's `__typename`, and must be one of `by_type`).
+    pub(crate) typed: Option<(Arc<str>, bool)>,
 }
 
 #[derive(Debug)]
@@ -119,6 +160,10 @@ pub(crate) struct FieldShape {
     pub(crate) key_json: Box<[u8]>,
     pub(crate) name: Arc<str>,
     pub(crate) selection: Option<ObjectPlan>,
+    /// With a schema: the field's type; `__typename` is then written from the runtime type.
+    pub(crate) typed: Option<TypedField>,
+    /// With a schema, for `__typename`: the runtime type's name as a JSON string.
+    pub(crate) typename_literal: Option<Box<[u8]>>,
 }
 
 const BUILT_IN_DIRECTIVE_ERRORS: [&str; 2] =
@@ -181,8 +226,13 @@ impl CompiledOperation {
                 _ => None,
             })
             .collect();
-        let context = CompileContext { fragments: &fragments, sources: &document.sources, count: Cell::new(0) };
-        let mut root_selections = context.selections(&operation.selection_set, 0)?;
+        let schema_valid = typed.as_ref().map(|typed| typed.schema.valid());
+        let root_type = schema_valid
+            .and_then(|schema| schema.schema_definition.subscription.as_ref())
+            .map(|root| root.name.to_string());
+        let context =
+            CompileContext { fragments: &fragments, sources: &document.sources, count: Cell::new(0), schema: schema_valid };
+        let mut root_selections = context.selections(&operation.selection_set, 0, root_type.as_deref())?;
         let root = single_root_field(&mut root_selections, operation, &document.sources)?;
         let variables = operation
             .variables
@@ -289,15 +339,24 @@ impl CompiledOperation {
 
     /// Evaluates `@skip`/`@include`, merges fields by response key and builds the shaping plan.
     pub fn bind(&self, variables: &Map<String, Value>) -> EngineResult<ShapePlan> {
-        let binder = Binder { variables, fields: Cell::new(0) };
+        let schema = self.typed.as_ref().map(|typed| &typed.schema);
+        let binder = Binder { variables, fields: Cell::new(0), schema };
+        let root_named = self.root.ty.as_ref().map(|ty| ty.inner_named_type().to_string());
         let root_selection = if self.root.has_selection_set {
-            Some(binder.object_plan(&self.root.selections)?)
+            Some(binder.object_plan(&self.root.selections, root_named.as_deref())?)
         } else {
             None
         };
+        let root_parent: Option<Arc<str>> = schema
+            .and_then(|schema| schema.valid().schema_definition.subscription.as_ref())
+            .map(|root| Arc::from(root.name.as_str()));
+        let root_typed = match root_parent {
+            Some(parent) => binder.typed_field(&self.root, parent),
+            None => None,
+        };
         let mut data_head = b"{\"data\":{".to_vec();
         data_head.extend_from_slice(&json_key(&self.root.response_key));
-        Ok(ShapePlan { root_field: self.root.name.clone(), data_head: data_head.into(), root_selection })
+        Ok(ShapePlan { root_field: self.root.name.clone(), data_head: data_head.into(), root_selection, root_typed })
     }
 }
 
@@ -450,41 +509,59 @@ struct CompileContext<'a> {
     sources: &'a SourceMap,
     /// Selections produced so far (fragments expanded), against [`MAX_SELECTIONS`].
     count: Cell<usize>,
+    schema: Option<&'a Valid<apollo_compiler::Schema>>,
 }
 
 impl CompileContext<'_> {
-    fn selections(&self, selections: &[Selection], depth: usize) -> EngineResult<Vec<RawSelection>> {
+    fn selections(&self, selections: &[Selection], depth: usize, parent: Option<&str>) -> EngineResult<Vec<RawSelection>> {
         if depth > MAX_SELECTION_DEPTH {
             return Err(EngineError::Document(vec![GraphQLError::new(format!(
                 "The document is nested deeper than {MAX_SELECTION_DEPTH} levels."
             ))]));
         }
-        selections.iter().map(|selection| self.selection(selection, depth)).collect()
+        selections.iter().map(|selection| self.selection(selection, depth, parent)).collect()
     }
 
-    fn selection(&self, selection: &Selection, depth: usize) -> EngineResult<RawSelection> {
+    fn selection(&self, selection: &Selection, depth: usize, parent: Option<&str>) -> EngineResult<RawSelection> {
         self.count.set(self.count.get() + 1);
         if self.count.get() > MAX_SELECTIONS {
             return Err(too_many_selections());
         }
         Ok(match selection {
-            Selection::Field(field) => RawSelection::Field(RawField {
-                response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
-                name: Arc::from(field.name.as_str()),
-                arguments: field
-                    .arguments
-                    .iter()
-                    .map(|argument| (argument.name.to_string(), argument.value.clone()))
-                    .collect(),
-                conditions: self.conditions(&field.directives)?,
-                selections: self.selections(&field.selection_set, depth + 1)?,
-                has_selection_set: !field.selection_set.is_empty(),
-            }),
-            Selection::InlineFragment(fragment) => RawSelection::Fragment {
-                type_condition: fragment.type_condition.as_ref().map(|name| Arc::from(name.as_str())),
-                conditions: self.conditions(&fragment.directives)?,
-                selections: self.selections(&fragment.selection_set, depth + 1)?,
-            },
+            Selection::Field(field) => {
+                // Validation guarantees the field exists on its parent type.
+                let ty = match (self.schema, parent) {
+                    (Some(schema), Some(parent)) if field.name != "__typename" => {
+                        schema.type_field(parent, &field.name).ok().map(|definition| definition.ty.clone())
+                    }
+                    _ => None,
+                };
+                let child_parent = ty.as_ref().map(|ty| ty.inner_named_type().to_string());
+                RawSelection::Field(RawField {
+                    response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
+                    name: Arc::from(field.name.as_str()),
+                    arguments: field
+                        .arguments
+                        .iter()
+                        .map(|argument| (argument.name.to_string(), argument.value.clone()))
+                        .collect(),
+                    conditions: self.conditions(&field.directives)?,
+                    selections: self.selections(&field.selection_set, depth + 1, child_parent.as_deref())?,
+                    has_selection_set: !field.selection_set.is_empty(),
+                    ty,
+                    location: field
+                        .line_column_range(self.sources)
+                        .map(|range| Location { line: range.start.line, column: range.start.column }),
+                })
+            }
+            Selection::InlineFragment(fragment) => {
+                let inner = fragment.type_condition.as_ref().map(|name| name.as_str()).or(parent);
+                RawSelection::Fragment {
+                    type_condition: fragment.type_condition.as_ref().map(|name| Arc::from(name.as_str())),
+                    conditions: self.conditions(&fragment.directives)?,
+                    selections: self.selections(&fragment.selection_set, depth + 1, inner)?,
+                }
+            }
             Selection::FragmentSpread(spread) => {
                 // Validation has already refused unknown fragments and cycles.
                 let Some(fragment) = self.fragments.iter().find(|f| f.name == spread.fragment_name) else {
@@ -496,7 +573,7 @@ impl CompileContext<'_> {
                 RawSelection::Fragment {
                     type_condition: Some(Arc::from(fragment.type_condition.as_str())),
                     conditions: self.conditions(&spread.directives)?,
-                    selections: self.selections(&fragment.selection_set, depth + 1)?,
+                    selections: self.selections(&fragment.selection_set, depth + 1, Some(fragment.type_condition.as_str()))?,
                 }
             }
         })
@@ -530,6 +607,7 @@ struct Binder<'a> {
     variables: &'a Map<String, Value>,
     /// Fields in the plan so far (one list per runtime type), against [`MAX_SELECTIONS`].
     fields: Cell<usize>,
+    schema: Option<&'a SchemaModel>,
 }
 
 /// Which runtime type a field list is collected for.
@@ -567,19 +645,64 @@ impl Binder<'_> {
         Ok(true)
     }
 
-    fn object_plan(&self, selections: &[RawSelection]) -> EngineResult<ObjectPlan> {
+    fn object_plan(&self, selections: &[RawSelection], named: Option<&str>) -> EngineResult<ObjectPlan> {
+        if let (Some(schema), Some(named)) = (self.schema, named) {
+            return self.typed_object_plan(schema, selections, named);
+        }
         let mut type_names = Vec::new();
         self.type_conditions(selections, &mut type_names)?;
-        let untyped = self.field_shapes(selections, RuntimeType::Untyped)?;
+        let untyped = self.field_shapes(selections, RuntimeType::Untyped, None)?;
         if type_names.is_empty() {
-            return Ok(ObjectPlan { other: Vec::new(), untyped, by_type: Vec::new() });
+            return Ok(ObjectPlan { other: Vec::new(), untyped, by_type: Vec::new(), typed: None });
         }
-        let other = self.field_shapes(selections, RuntimeType::Other)?;
+        let other = self.field_shapes(selections, RuntimeType::Other, None)?;
         let by_type = type_names
             .iter()
-            .map(|name| Ok((name.clone(), self.field_shapes(selections, RuntimeType::Named(name))?)))
+            .map(|name| Ok((name.clone(), self.field_shapes(selections, RuntimeType::Named(name), None)?)))
             .collect::<EngineResult<_>>()?;
-        Ok(ObjectPlan { other, untyped, by_type })
+        Ok(ObjectPlan { other, untyped, by_type, typed: None })
+    }
+
+    /// One field list per possible runtime type of `named` (itself when it is an object type).
+    fn typed_object_plan(&self, schema: &SchemaModel, selections: &[RawSelection], named: &str) -> EngineResult<ObjectPlan> {
+        let valid = schema.valid();
+        let (possible, is_abstract): (Vec<String>, bool) = match valid.types.get(named) {
+            Some(ExtendedType::Object(_)) => (vec![named.to_owned()], false),
+            Some(ExtendedType::Union(union)) => (union.members.iter().map(|member| member.name.to_string()).collect(), true),
+            Some(ExtendedType::Interface(_)) => {
+                let mut objects: Vec<String> = valid
+                    .types
+                    .iter()
+                    .filter_map(|(name, ty)| match ty {
+                        ExtendedType::Object(object) if object.implements_interfaces.iter().any(|i| i.name == named) => {
+                            Some(name.to_string())
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                objects.sort();
+                (objects, true)
+            }
+            _ => (Vec::new(), false),
+        };
+        let by_type = possible
+            .iter()
+            .map(|name| Ok((Arc::from(name.as_str()), self.field_shapes(selections, RuntimeType::Named(name), Some(name))?)))
+            .collect::<EngineResult<_>>()?;
+        Ok(ObjectPlan { other: Vec::new(), untyped: Vec::new(), by_type, typed: Some((Arc::from(named), is_abstract)) })
+    }
+
+    /// The type of a field for the writer (`None` without a schema, and for `__typename`).
+    fn typed_field(&self, field: &RawField, parent: Arc<str>) -> Option<TypedField> {
+        let schema = self.schema?;
+        let ty = field.ty.as_ref()?;
+        Some(TypedField {
+            output: output_type(schema, ty),
+            parent,
+            name: field.name.clone(),
+            response_key: field.response_key.clone(),
+            location: field.location,
+        })
     }
 
     fn type_conditions(&self, selections: &[RawSelection], names: &mut Vec<Arc<str>>) -> EngineResult<()> {
@@ -600,7 +723,12 @@ impl Binder<'_> {
     }
 
     /// CollectFields of the specification: fields merged by response key, in first-seen order.
-    fn field_shapes(&self, selections: &[RawSelection], runtime: RuntimeType<'_>) -> EngineResult<Vec<FieldShape>> {
+    fn field_shapes(
+        &self,
+        selections: &[RawSelection],
+        runtime: RuntimeType<'_>,
+        runtime_type: Option<&str>,
+    ) -> EngineResult<Vec<FieldShape>> {
         let mut collected: Vec<(&RawField, Vec<&RawSelection>)> = Vec::new();
         self.collect(selections, runtime, &mut collected)?;
         self.fields.set(self.fields.get() + collected.len());
@@ -610,13 +738,27 @@ impl Binder<'_> {
         collected
             .into_iter()
             .map(|(field, sub_selections)| {
+                let named = field.ty.as_ref().map(|ty| ty.inner_named_type().to_string());
                 let selection = if field.has_selection_set {
                     let merged: Vec<RawSelection> = sub_selections.into_iter().cloned().collect();
-                    Some(self.object_plan(&merged)?)
+                    Some(self.object_plan(&merged, named.as_deref())?)
                 } else {
                     None
                 };
-                Ok(FieldShape { key_json: json_key(&field.response_key), name: field.name.clone(), selection })
+                let typed = runtime_type.and_then(|parent| self.typed_field(field, Arc::from(parent)));
+                let typename_literal = match runtime_type {
+                    Some(parent) if &*field.name == "__typename" && self.schema.is_some() => {
+                        Some(serde_json::to_vec(parent).unwrap_or_default().into())
+                    }
+                    _ => None,
+                };
+                Ok(FieldShape {
+                    key_json: json_key(&field.response_key),
+                    name: field.name.clone(),
+                    selection,
+                    typed,
+                    typename_literal,
+                })
             })
             .collect()
     }
@@ -645,7 +787,10 @@ impl Binder<'_> {
                     let applies = match (type_condition, runtime) {
                         (None, _) | (Some(_), RuntimeType::Untyped) => true,
                         (Some(_), RuntimeType::Other) => false,
-                        (Some(condition), RuntimeType::Named(name)) => condition.as_ref() == name,
+                        (Some(condition), RuntimeType::Named(name)) => {
+                            condition.as_ref() == name
+                                || self.schema.is_some_and(|schema| schema.valid().is_subtype(condition, name))
+                        }
                     };
                     if applies {
                         self.collect(selections, runtime, collected)?;
@@ -654,6 +799,32 @@ impl Binder<'_> {
             }
         }
         Ok(())
+    }
+}
+
+fn output_type(schema: &SchemaModel, ty: &ast::Type) -> OutputType {
+    let named = |name: &ast::NamedType| -> OutputType {
+        match schema.valid().types.get(name.as_str()) {
+            Some(ExtendedType::Scalar(_)) => OutputType::Leaf(match name.as_str() {
+                "Int" => LeafKind::Int,
+                "Float" => LeafKind::Float,
+                "String" => LeafKind::String,
+                "Boolean" => LeafKind::Boolean,
+                "ID" => LeafKind::Id,
+                _ => LeafKind::Custom,
+            }),
+            Some(ExtendedType::Enum(definition)) => OutputType::Leaf(LeafKind::Enum {
+                name: Arc::from(name.as_str()),
+                values: definition.values.keys().map(ToString::to_string).collect(),
+            }),
+            _ => OutputType::Composite,
+        }
+    };
+    match ty {
+        ast::Type::Named(name) => named(name),
+        ast::Type::NonNullNamed(name) => OutputType::NonNull(Box::new(named(name))),
+        ast::Type::List(item) => OutputType::List(Box::new(output_type(schema, item))),
+        ast::Type::NonNullList(item) => OutputType::NonNull(Box::new(OutputType::List(Box::new(output_type(schema, item))))),
     }
 }
 

@@ -3,11 +3,15 @@
 
 use serde_json::Value;
 
-use crate::document::{FieldShape, ObjectPlan, ShapePlan};
-use crate::error::GraphQLError;
+use crate::document::{FieldShape, LeafKind, ObjectPlan, OutputType, ShapePlan, TypedField};
+use crate::error::{GraphQLError, PathSegment};
 
 /// Writes the `next` payload `{"data":{"<root key>":<shaped value>}}` for `root_value`.
 pub fn write_next_payload(plan: &ShapePlan, root_value: &Value, out: &mut Vec<u8>) {
+    if let Some(root) = &plan.root_typed {
+        write_typed_payload(plan, root, root_value, out);
+        return;
+    }
     out.extend_from_slice(&plan.data_head);
     write_shaped(plan.root_selection.as_ref(), root_value, out);
     out.extend_from_slice(b"}}");
@@ -80,6 +84,344 @@ fn fields_for<'p>(plan: &'p ObjectPlan, value: &Value) -> &'p [FieldShape] {
             .find(|(name, _)| name.as_ref() == type_name.as_str())
             .map_or(&plan.other, |(_, fields)| fields),
         _ => &plan.untyped,
+    }
+}
+
+/// A field error was recorded; the nearest nullable parent becomes `null`.
+struct Null;
+
+/// A response path element, borrowed from the plan: turned into owned segments only when an
+/// error is reported, so a clean event allocates nothing for paths.
+#[derive(Clone, Copy)]
+enum PathRef<'p> {
+    Field(&'p str),
+    Index(usize),
+}
+
+struct Completion<'p> {
+    errors: Vec<GraphQLError>,
+    path: Vec<PathRef<'p>>,
+}
+
+impl Completion<'_> {
+    fn error(&mut self, message: String, field: &TypedField) -> Null {
+        let path = self
+            .path
+            .iter()
+            .map(|segment| match segment {
+                PathRef::Field(name) => PathSegment::Field((*name).to_owned()),
+                PathRef::Index(index) => PathSegment::Index(*index),
+            })
+            .collect();
+        let mut error = GraphQLError::new(message).with_path(path);
+        error.locations.extend(field.location);
+        self.errors.push(error);
+        Null
+    }
+}
+
+/// With a schema: the specification's CompleteValue over the whole result, written in one
+/// pass. A field error writes `null` at the nearest nullable position (truncating what was
+/// written below it) and is reported in `errors` with its path.
+fn write_typed_payload(plan: &ShapePlan, root: &TypedField, value: &Value, out: &mut Vec<u8>) {
+    let start = out.len();
+    let mut completion = Completion { errors: Vec::new(), path: vec![PathRef::Field(&root.response_key)] };
+    out.extend_from_slice(&plan.data_head);
+    match complete(&root.output, plan.root_selection.as_ref(), Some(value), root, out, &mut completion) {
+        Ok(()) => out.push(b'}'),
+        Err(Null) => {
+            out.truncate(start);
+            out.extend_from_slice(b"{\"data\":null");
+        }
+    }
+    if !completion.errors.is_empty() {
+        out.extend_from_slice(b",\"errors\":");
+        out.extend_from_slice(&error_payload(&completion.errors));
+    }
+    out.push(b'}');
+}
+
+fn complete<'p>(
+    ty: &OutputType,
+    selection: Option<&'p ObjectPlan>,
+    value: Option<&Value>,
+    field: &TypedField,
+    out: &mut Vec<u8>,
+    completion: &mut Completion<'p>,
+) -> Result<(), Null> {
+    let value = value.filter(|value| !value.is_null());
+    if let OutputType::NonNull(inner) = ty {
+        let Some(value) = value else {
+            let message = format!("Cannot return null for non-nullable field {}.{}.", field.parent, field.name);
+            return Err(completion.error(message, field));
+        };
+        return complete_value(inner, selection, value, field, out, completion);
+    }
+    let Some(value) = value else {
+        out.extend_from_slice(b"null");
+        return Ok(());
+    };
+    let start = out.len();
+    if complete_value(ty, selection, value, field, out, completion).is_err() {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    }
+    Ok(())
+}
+
+fn complete_value<'p>(
+    ty: &OutputType,
+    selection: Option<&'p ObjectPlan>,
+    value: &Value,
+    field: &TypedField,
+    out: &mut Vec<u8>,
+    completion: &mut Completion<'p>,
+) -> Result<(), Null> {
+    match ty {
+        OutputType::NonNull(inner) => complete(inner, selection, Some(value), field, out, completion),
+        OutputType::List(item_type) => {
+            let Value::Array(items) = value else {
+                let message = format!("Expected Iterable, but did not find one for field '{}.{}'.", field.parent, field.name);
+                return Err(completion.error(message, field));
+            };
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                completion.path.push(PathRef::Index(index));
+                let result = complete(item_type, selection, Some(item), field, out, completion);
+                completion.path.pop();
+                result?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        OutputType::Leaf(kind) => serialize_leaf(kind, value, out).map_err(|message| completion.error(message, field)),
+        OutputType::Composite => match selection {
+            Some(plan) => complete_object(plan, value, field, out, completion),
+            None => {
+                write_json(value, out);
+                Ok(())
+            }
+        },
+    }
+}
+
+fn complete_object<'p>(
+    plan: &'p ObjectPlan,
+    value: &Value,
+    field: &TypedField,
+    out: &mut Vec<u8>,
+    completion: &mut Completion<'p>,
+) -> Result<(), Null> {
+    let Some((named, is_abstract)) = &plan.typed else { return Err(Null) };
+    let fields = if *is_abstract {
+        let type_name = value.get("__typename").and_then(Value::as_str);
+        match type_name.and_then(|name| plan.by_type.iter().find(|(possible, _)| possible.as_ref() == name)) {
+            Some((_, fields)) => fields,
+            None => {
+                let message = match type_name {
+                    None => format!(
+                        "Abstract type '{named}' must resolve to an Object type at runtime for field '{}.{}'.",
+                        field.parent, field.name
+                    ),
+                    Some(name) => format!("Runtime Object type '{name}' is not a possible type for '{named}'."),
+                };
+                return Err(completion.error(message, field));
+            }
+        }
+    } else {
+        match plan.by_type.first() {
+            Some((_, fields)) => fields,
+            None => return Err(Null),
+        }
+    };
+    // A value that is not an object has none of the selected fields.
+    let object = value.as_object();
+    out.push(b'{');
+    for (index, shape) in fields.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&shape.key_json);
+        if let Some(literal) = &shape.typename_literal {
+            out.extend_from_slice(literal);
+            continue;
+        }
+        let Some(typed) = &shape.typed else {
+            out.extend_from_slice(b"null");
+            continue;
+        };
+        completion.path.push(PathRef::Field(&typed.response_key));
+        let child = object.and_then(|object| object.get(&*shape.name));
+        let result = complete(&typed.output, shape.selection.as_ref(), child, typed, out, completion);
+        completion.path.pop();
+        result?;
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+const MIN_INT: i64 = i32::MIN as i64;
+const MAX_INT: i64 = i32::MAX as i64;
+
+/// Result coercion of the built-in scalars and enums, as graphql-core does it for JSON values.
+fn serialize_leaf(kind: &LeafKind, value: &Value, out: &mut Vec<u8>) -> Result<(), String> {
+    let shown = || serde_json::to_string(value).unwrap_or_default();
+    match kind {
+        LeafKind::Custom => {
+            write_json(value, out);
+            Ok(())
+        }
+        LeafKind::Int => {
+            let number = match value {
+                Value::Bool(flag) => Some(i64::from(*flag)),
+                Value::Number(number) => match (number.as_i64(), number.as_f64()) {
+                    (Some(int), _) => Some(int),
+                    (None, Some(float)) if float.is_finite() && float.fract() == 0.0 && float.abs() < 9.0e15 => Some(float as i64),
+                    _ if number.is_u64() => Some(i64::MAX),
+                    _ => None,
+                },
+                Value::String(text) => parse_python_int(text),
+                _ => None,
+            };
+            let Some(number) = number else { return Err(format!("Int cannot represent non-integer value: {}", shown())) };
+            if !(MIN_INT..=MAX_INT).contains(&number) {
+                return Err(format!("Int cannot represent non 32-bit signed integer value: {}", shown()));
+            }
+            out.extend_from_slice(number.to_string().as_bytes());
+            Ok(())
+        }
+        LeafKind::Float => {
+            let number = match value {
+                Value::Bool(flag) => Some(f64::from(u8::from(*flag))),
+                Value::Number(number) => match (number.as_i64(), number.as_u64(), number.as_f64()) {
+                    (Some(int), _, _) => Some(int as f64).filter(|float| *float as i64 == int),
+                    (None, Some(int), _) => Some(int as f64).filter(|float| *float as u64 == int),
+                    (_, _, float) => float.filter(|float| float.is_finite()),
+                },
+                Value::String(text) => parse_python_float(text),
+                _ => None,
+            };
+            let Some(number) = number else { return Err(format!("Float cannot represent non numeric value: {}", shown())) };
+            write_json(&Value::from(number), out);
+            Ok(())
+        }
+        LeafKind::String => {
+            let text = match value {
+                Value::String(_) => {
+                    write_json(value, out);
+                    return Ok(());
+                }
+                Value::Bool(flag) => flag.to_string(),
+                Value::Number(number) => match number.as_f64() {
+                    Some(float) if !(number.is_i64() || number.is_u64()) => python_float_repr(float),
+                    _ => number.to_string(),
+                },
+                _ => return Err(format!("String cannot represent value: {}", shown())),
+            };
+            write_json(&Value::String(text), out);
+            Ok(())
+        }
+        LeafKind::Boolean => {
+            let flag = match value {
+                Value::Bool(flag) => *flag,
+                Value::Number(number) => match (number.as_i64(), number.as_u64(), number.as_f64()) {
+                    (Some(int), _, _) => int != 0,
+                    (None, Some(int), _) => int != 0,
+                    (_, _, Some(float)) => float != 0.0,
+                    _ => return Err(format!("Boolean cannot represent a non boolean value: {}", shown())),
+                },
+                _ => return Err(format!("Boolean cannot represent a non boolean value: {}", shown())),
+            };
+            out.extend_from_slice(if flag { b"true" } else { b"false" });
+            Ok(())
+        }
+        LeafKind::Id => {
+            let text = match value {
+                Value::String(_) => {
+                    write_json(value, out);
+                    return Ok(());
+                }
+                Value::Number(number) if number.is_i64() || number.is_u64() => number.to_string(),
+                Value::Number(number) => match number.as_f64() {
+                    // Python's str(int(value)): the exact integer, "{:.0}" prints every digit.
+                    Some(0.0) => "0".to_owned(),
+                    Some(float) if float.is_finite() && float.fract() == 0.0 => format!("{float:.0}"),
+                    _ => return Err(format!("ID cannot represent value: {}", shown())),
+                },
+                _ => return Err(format!("ID cannot represent value: {}", shown())),
+            };
+            write_json(&Value::String(text), out);
+            Ok(())
+        }
+        LeafKind::Enum { name, values } => match value {
+            Value::String(text) if values.iter().any(|declared| declared == text) => {
+                write_json(value, out);
+                Ok(())
+            }
+            _ => Err(format!("Enum '{name}' cannot represent value: {}", shown())),
+        },
+    }
+}
+
+/// Python's `int(text)` for ASCII text: surrounding whitespace, a sign, `_` between digits.
+fn parse_python_int(text: &str) -> Option<i64> {
+    let digits = python_number_text(text.trim())?;
+    digits.parse::<i64>().ok().or_else(|| {
+        let (sign, magnitude) = digits.strip_prefix('-').map_or((1, digits.as_str()), |rest| (-1, rest));
+        let magnitude = magnitude.strip_prefix('+').unwrap_or(magnitude);
+        // Too large for i64 but a valid integer: out of Int's range either way.
+        magnitude.bytes().all(|b| b.is_ascii_digit()).then_some(if sign < 0 { i64::MIN } else { i64::MAX })
+    })
+}
+
+/// Python's `float(text)` for ASCII text, finite values only.
+fn parse_python_float(text: &str) -> Option<f64> {
+    let text = python_number_text(text.trim())?;
+    let lowered = text.to_ascii_lowercase();
+    if lowered.contains("inf") || lowered.contains("nan") {
+        return None;
+    }
+    text.parse::<f64>().ok().filter(|float| float.is_finite())
+}
+
+/// Removes the `_` separators Python allows between digits; `None` when misplaced.
+fn python_number_text(text: &str) -> Option<String> {
+    if text.is_empty() {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    for (index, byte) in bytes.iter().enumerate() {
+        if *byte == b'_' {
+            let before = index.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(index + 1);
+            if !(before.is_some_and(|b| b.is_ascii_digit()) && after.is_some_and(u8::is_ascii_digit)) {
+                return None;
+            }
+        }
+    }
+    Some(text.replace('_', ""))
+}
+
+/// Python's `str(float)`: shortest round-trip digits, exponent form outside [1e-4, 1e16).
+fn python_float_repr(value: f64) -> String {
+    if !value.is_finite() {
+        return value.to_string();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0.0".to_owned() } else { "0.0".to_owned() };
+    }
+    let scientific = format!("{value:e}");
+    let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    if (-4..16).contains(&exponent) {
+        let fixed = value.to_string();
+        if fixed.contains('.') { fixed } else { format!("{fixed}.0") }
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
     }
 }
 
@@ -173,6 +515,44 @@ mod tests {
             shaped(query, json!({"withName": false, "hide": false}), value),
             json!({"data": {"a": {"id": 1, "x": 2}}})
         );
+    }
+
+    #[test]
+    fn python_float_repr_matches_python() {
+        for (value, text) in [
+            (1.0, "1.0"),
+            (-0.0, "-0.0"),
+            (1.5, "1.5"),
+            (0.1, "0.1"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.5e-7, "1.5e-07"),
+            (0.0001, "0.0001"),
+            (1.234e-5, "1.234e-05"),
+            (123456789.125, "123456789.125"),
+        ] {
+            assert_eq!(python_float_repr(value), text);
+        }
+    }
+
+    #[test]
+    fn python_number_parsing() {
+        assert_eq!(parse_python_int(" 12 "), Some(12));
+        assert_eq!(parse_python_int("+1_000"), Some(1000));
+        assert_eq!(parse_python_int("1__0"), None);
+        assert_eq!(parse_python_int("1.0"), None);
+        assert_eq!(parse_python_int(""), None);
+        assert_eq!(parse_python_float("1e3"), Some(1000.0));
+        assert_eq!(parse_python_float("inf"), None);
+    }
+
+    #[test]
+    fn integral_floats_become_exact_ids() {
+        for (value, text) in [(9e15, "9000000000000000"), (1e20, "100000000000000000000"), (-0.0, "0"), (-3.0, "-3")] {
+            let mut out = Vec::new();
+            serialize_leaf(&LeafKind::Id, &serde_json::json!(value), &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("\"{text}\""));
+        }
     }
 
     #[test]

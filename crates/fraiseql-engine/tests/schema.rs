@@ -93,3 +93,91 @@ fn input_objects_get_their_defaults_and_enums_are_checked() {
     let info = engine.inspect("subscription { tick }", None, &none).unwrap();
     assert_eq!(Value::Object(info.arguments), json!({"every": 1}), "the schema's default applies");
 }
+
+const TYPED_SDL: &str = r#"
+type Query { ok: Boolean }
+enum Color { RED GREEN }
+interface Pet { name: String! }
+type Dog implements Pet { name: String! barks: Boolean }
+type Cat implements Pet { name: String! lives: Int }
+union Animal = Dog | Cat
+type Thing {
+  n: Int!  f: Float  s: String  b: Boolean  id: ID  c: Color  cs: [Color!]
+  pet: Pet  animal: Animal  nested: Thing  list: [Int!]!  maybe: [Int]
+}
+type Subscription { thing: Thing  required: Thing! }
+"#;
+
+fn typed_payload(query: &str, value: Value) -> Value {
+    let engine = Engine::new(EngineConfig { schema: Some(SchemaModel::parse(TYPED_SDL).unwrap()), ..Default::default() });
+    engine
+        .register(Registration { connection_id: "c", subscription_id: "s", query, ..Default::default() })
+        .unwrap();
+    let root = engine.inspect(query, None, &Map::new()).unwrap().root_field;
+    engine.publish("e", &root, value, EventScope::default()).unwrap();
+    let frame: Value = serde_json::from_slice(&engine.drain("c").unwrap()[0].to_vec()).unwrap();
+    frame["payload"].clone()
+}
+
+fn error_paths(payload: &Value) -> Vec<Value> {
+    payload["errors"].as_array().map(|errors| errors.iter().map(|e| e["path"].clone()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn leaves_are_coerced_like_graphql_core() {
+    let payload = typed_payload(
+        "subscription { thing { n f s b id c } }",
+        json!({"n": "12", "f": 3, "s": 1.0, "b": 0, "id": 5.0, "c": "RED"}),
+    );
+    assert_eq!(payload, json!({"data": {"thing": {"n": 12, "f": 3.0, "s": "1.0", "b": false, "id": "5", "c": "RED"}}}));
+}
+
+#[test]
+fn invalid_leaves_are_field_errors_and_null_propagates() {
+    let payload = typed_payload(
+        "subscription { thing { s f nested { n } cs } }",
+        json!({"s": [1], "f": "x", "nested": {"n": null}, "cs": ["GREEN", "BLUE"]}),
+    );
+    assert_eq!(payload["data"], json!({"thing": {"s": null, "f": null, "nested": null, "cs": null}}));
+    assert_eq!(
+        error_paths(&payload),
+        [json!(["thing", "s"]), json!(["thing", "f"]), json!(["thing", "nested", "n"]), json!(["thing", "cs", 1])]
+    );
+    assert!(payload["errors"][2]["message"].as_str().unwrap().contains("Cannot return null for non-nullable field Thing.n."));
+    assert!(payload["errors"][0]["locations"].is_array());
+}
+
+#[test]
+fn null_reaches_the_root_when_everything_above_is_non_null() {
+    let payload = typed_payload("subscription { required { n } }", json!({"n": 2_147_483_648_i64}));
+    assert_eq!(payload["data"], Value::Null);
+    assert_eq!(error_paths(&payload), [json!(["required", "n"])]);
+    let payload = typed_payload("subscription { required { n } }", Value::Null);
+    assert_eq!(payload["data"], Value::Null);
+    assert_eq!(error_paths(&payload), [json!(["required"])]);
+}
+
+#[test]
+fn abstract_types_resolve_through_typename() {
+    let query = "subscription { thing { pet { __typename name ... on Dog { barks } } animal { ... on Cat { lives } } } }";
+    let payload = typed_payload(
+        query,
+        json!({"pet": {"__typename": "Dog", "name": "d", "barks": 1}, "animal": {"__typename": "Cat", "lives": 9, "name": "x"}}),
+    );
+    assert_eq!(
+        payload["data"],
+        json!({"thing": {"pet": {"__typename": "Dog", "name": "d", "barks": true}, "animal": {"lives": 9}}})
+    );
+    let payload = typed_payload(query, json!({"pet": {"name": "?"}, "animal": {"__typename": "Thing"}}));
+    assert_eq!(payload["data"], json!({"thing": {"pet": null, "animal": null}}));
+    assert_eq!(error_paths(&payload), [json!(["thing", "pet"]), json!(["thing", "animal"])]);
+}
+
+#[test]
+fn typename_of_a_concrete_type_comes_from_the_schema() {
+    let payload = typed_payload("subscription { thing { __typename list } }", json!({"__typename": "Lie", "list": [1, 2]}));
+    assert_eq!(payload["data"], json!({"thing": {"__typename": "Thing", "list": [1, 2]}}));
+    let payload = typed_payload("subscription { thing { list maybe } }", json!({"list": [1, null], "maybe": [1, null]}));
+    assert_eq!(payload["data"], json!({"thing": null}));
+    assert_eq!(error_paths(&payload), [json!(["thing", "list", 1])]);
+}
