@@ -186,9 +186,26 @@ def test_inspect_subscription_reports_root_field_and_arguments(executor: PySubsc
 
 
 def test_exponential_fragment_expansion_is_refused_quickly(executor: PySubscriptionExecutor) -> None:
-    # A kilobyte document whose fragments double at each level would expand to 2^30 selections.
+    # A kilobyte document whose fragments double at each level would expand to 2^20 selections.
     parts = ["subscription { a { ...F0 } }"]
-    parts += [f"fragment F{n} on T {{ x{n}: id ...F{n + 1} ...F{n + 1} }}" for n in range(30)]
-    parts.append("fragment F30 on T { id }")
+    parts += [f"fragment F{n} on T {{ id ...F{n + 1} ...F{n + 1} }}" for n in range(20)]
+    parts.append("fragment F20 on T { id }")
     with pytest.raises(GraphQLDocumentError, match="selects too much"):
         executor.register_subscription("c", "s", " ".join(parts))
+
+
+def test_document_limits_are_configurable() -> None:
+    executor = PySubscriptionExecutor(max_document_size=60, max_depth=2, max_selections=5, max_aliases=1)
+    refusals = {
+        "subscription { a { b { c { d } } } }": "deeper than 2 levels",
+        "subscription { a { x: b y: c } }": "more than 1 aliases",
+        "subscription { a { b c d e f } }": "more than 5 selections",
+        "subscription { a { " + "b " * 40 + "} }": "larger than 60 bytes",
+    }
+    for query, message in refusals.items():
+        with pytest.raises(GraphQLDocumentError, match=message) as caught:
+            executor.register_subscription("c", "s", query)
+        assert caught.value.errors[0]["extensions"] == {"code": "DOCUMENT_TOO_LARGE"}
+    executor.register_subscription("c", "s", "subscription { a { x: b } }")
+    with pytest.raises(ConfigurationError, match="max_depth must be at least 1"):
+        PySubscriptionExecutor(max_depth=0)

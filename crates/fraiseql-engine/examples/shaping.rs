@@ -40,7 +40,7 @@ fn event() -> Value {
 }
 
 fn measure(label: &str, schema: Option<&SchemaModel>) {
-    let operation = CompiledOperation::compile_with(QUERY, None, schema).expect("valid document");
+    let operation = CompiledOperation::compile_with(QUERY, None, schema, Default::default()).expect("valid document");
     let plan = operation.bind(&Map::new()).expect("bound");
     let value = event();
     let mut out = Vec::with_capacity(2048);

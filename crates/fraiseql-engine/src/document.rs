@@ -22,19 +22,33 @@ use serde_json::{Map, Value};
 use crate::error::{EngineError, EngineResult, GraphQLError, Location};
 use crate::schema::SchemaModel;
 
-/// Nested selections deeper than this are refused (it also bounds the recursion of shaping
-/// over objects; lists in values are bounded by the conversion's nesting limit).
-pub const MAX_SELECTION_DEPTH: usize = 64;
+/// What a subscription document may ask for. Every limit has a safe default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Bytes of document text.
+    pub max_size: usize,
+    /// Levels of nested selections (it also bounds the recursion of shaping over objects).
+    pub max_depth: usize,
+    /// Selections (fields and fragments, every fragment spread expanded), and fields of the
+    /// shaping plan: fragments spread twice per level grow exponentially, so a kilobyte
+    /// document could otherwise ask for gigabytes.
+    pub max_selections: usize,
+    /// Aliased fields (fragments expanded).
+    pub max_aliases: usize,
+}
 
-/// Selections (fields and fragments, with every fragment spread expanded) a document may hold,
-/// and fields a shaping plan may hold: fragments spread twice per level grow exponentially,
-/// so a kilobyte document could otherwise ask for gigabytes.
-pub const MAX_SELECTIONS: usize = 10_000;
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        Self { max_size: 32 * 1024, max_depth: 32, max_selections: 10_000, max_aliases: 100 }
+    }
+}
 
-fn too_many_selections() -> EngineError {
-    EngineError::Document(vec![GraphQLError::new(format!(
-        "The document selects too much: more than {MAX_SELECTIONS} selections with its fragments expanded."
-    ))])
+fn limit_error(message: String) -> EngineError {
+    EngineError::Document(vec![GraphQLError::new(message).with_code("DOCUMENT_TOO_LARGE")])
+}
+
+fn too_many_selections(limit: usize) -> EngineError {
+    limit_error(format!("The document selects too much: more than {limit} selections with its fragments expanded."))
 }
 
 /// A `@skip`/`@include` condition.
@@ -90,6 +104,7 @@ pub struct CompiledOperation {
     root: RawField,
     /// With a schema: the validated document, for coercing variables to their types.
     typed: Option<TypedDocument>,
+    limits: DocumentLimits,
 }
 
 #[derive(Debug)]
@@ -174,12 +189,20 @@ static NEXT_OPERATION_ID: AtomicU64 = AtomicU64::new(1);
 impl CompiledOperation {
     /// Parses and validates `query` without a schema and selects its subscription operation.
     pub fn compile(query: &str, operation_name: Option<&str>) -> EngineResult<Self> {
-        Self::compile_with(query, operation_name, None)
+        Self::compile_with(query, operation_name, None, DocumentLimits::default())
     }
 
     /// Parses and validates `query` (against `schema` when given: every validation rule of the
     /// specification) and selects its subscription operation.
-    pub fn compile_with(query: &str, operation_name: Option<&str>, schema: Option<&SchemaModel>) -> EngineResult<Self> {
+    pub fn compile_with(
+        query: &str,
+        operation_name: Option<&str>,
+        schema: Option<&SchemaModel>,
+        limits: DocumentLimits,
+    ) -> EngineResult<Self> {
+        if query.len() > limits.max_size {
+            return Err(limit_error(format!("The document is larger than {} bytes.", limits.max_size)));
+        }
         let document = match ast::Document::parse(query, "subscription.graphql") {
             Ok(document) => document,
             Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
@@ -230,8 +253,14 @@ impl CompiledOperation {
         let root_type = schema_valid
             .and_then(|schema| schema.schema_definition.subscription.as_ref())
             .map(|root| root.name.to_string());
-        let context =
-            CompileContext { fragments: &fragments, sources: &document.sources, count: Cell::new(0), schema: schema_valid };
+        let context = CompileContext {
+            fragments: &fragments,
+            sources: &document.sources,
+            count: Cell::new(0),
+            aliases: Cell::new(0),
+            schema: schema_valid,
+            limits,
+        };
         let mut root_selections = context.selections(&operation.selection_set, 0, root_type.as_deref())?;
         let root = single_root_field(&mut root_selections, operation, &document.sources)?;
         let variables = operation
@@ -251,6 +280,7 @@ impl CompiledOperation {
             variables,
             root,
             typed,
+            limits,
         })
     }
 
@@ -340,7 +370,7 @@ impl CompiledOperation {
     /// Evaluates `@skip`/`@include`, merges fields by response key and builds the shaping plan.
     pub fn bind(&self, variables: &Map<String, Value>) -> EngineResult<ShapePlan> {
         let schema = self.typed.as_ref().map(|typed| &typed.schema);
-        let binder = Binder { variables, fields: Cell::new(0), schema };
+        let binder = Binder { variables, fields: Cell::new(0), schema, max_fields: self.limits.max_selections };
         let root_named = self.root.ty.as_ref().map(|ty| ty.inner_named_type().to_string());
         let root_selection = if self.root.has_selection_set {
             Some(binder.object_plan(&self.root.selections, root_named.as_deref())?)
@@ -507,25 +537,31 @@ fn flatten_root(selections: Vec<RawSelection>, fields: &mut Vec<RawField>) {
 struct CompileContext<'a> {
     fragments: &'a [&'a Node<ast::FragmentDefinition>],
     sources: &'a SourceMap,
-    /// Selections produced so far (fragments expanded), against [`MAX_SELECTIONS`].
+    /// Selections produced so far (fragments expanded), against the limit.
     count: Cell<usize>,
+    aliases: Cell<usize>,
     schema: Option<&'a Valid<apollo_compiler::Schema>>,
+    limits: DocumentLimits,
 }
 
 impl CompileContext<'_> {
     fn selections(&self, selections: &[Selection], depth: usize, parent: Option<&str>) -> EngineResult<Vec<RawSelection>> {
-        if depth > MAX_SELECTION_DEPTH {
-            return Err(EngineError::Document(vec![GraphQLError::new(format!(
-                "The document is nested deeper than {MAX_SELECTION_DEPTH} levels."
-            ))]));
+        if depth > self.limits.max_depth {
+            return Err(limit_error(format!("The document is nested deeper than {} levels.", self.limits.max_depth)));
         }
         selections.iter().map(|selection| self.selection(selection, depth, parent)).collect()
     }
 
     fn selection(&self, selection: &Selection, depth: usize, parent: Option<&str>) -> EngineResult<RawSelection> {
         self.count.set(self.count.get() + 1);
-        if self.count.get() > MAX_SELECTIONS {
-            return Err(too_many_selections());
+        if self.count.get() > self.limits.max_selections {
+            return Err(too_many_selections(self.limits.max_selections));
+        }
+        if matches!(selection, Selection::Field(field) if field.alias.is_some()) {
+            self.aliases.set(self.aliases.get() + 1);
+            if self.aliases.get() > self.limits.max_aliases {
+                return Err(limit_error(format!("The document uses more than {} aliases.", self.limits.max_aliases)));
+            }
         }
         Ok(match selection {
             Selection::Field(field) => {
@@ -605,9 +641,10 @@ impl CompileContext<'_> {
 
 struct Binder<'a> {
     variables: &'a Map<String, Value>,
-    /// Fields in the plan so far (one list per runtime type), against [`MAX_SELECTIONS`].
+    /// Fields in the plan so far (one list per runtime type), against `max_fields`.
     fields: Cell<usize>,
     schema: Option<&'a SchemaModel>,
+    max_fields: usize,
 }
 
 /// Which runtime type a field list is collected for.
@@ -732,8 +769,8 @@ impl Binder<'_> {
         let mut collected: Vec<(&RawField, Vec<&RawSelection>)> = Vec::new();
         self.collect(selections, runtime, &mut collected)?;
         self.fields.set(self.fields.get() + collected.len());
-        if self.fields.get() > MAX_SELECTIONS {
-            return Err(too_many_selections());
+        if self.fields.get() > self.max_fields {
+            return Err(too_many_selections(self.max_fields));
         }
         collected
             .into_iter()
@@ -893,17 +930,18 @@ type DocumentKey = (Box<str>, Option<Box<str>>);
 pub struct DocumentCache {
     entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
     schema: Option<SchemaModel>,
+    limits: DocumentLimits,
 }
 
 impl DocumentCache {
     pub fn new(capacity: usize) -> Self {
-        Self::with_schema(capacity, None)
+        Self::with_schema(capacity, None, DocumentLimits::default())
     }
 
-    /// A cache whose documents are validated against `schema`.
-    pub fn with_schema(capacity: usize, schema: Option<SchemaModel>) -> Self {
+    /// A cache whose documents are validated against `schema` and `limits`.
+    pub fn with_schema(capacity: usize, schema: Option<SchemaModel>, limits: DocumentLimits) -> Self {
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema }
+        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema, limits }
     }
 
     pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
@@ -912,7 +950,8 @@ impl DocumentCache {
             return Ok(found.clone());
         }
         // Compile outside the lock: a slow document must not stall other subscribers.
-        let compiled = Arc::new(CompiledOperation::compile_with(query, operation_name, self.schema.as_ref())?);
+        let compiled =
+            Arc::new(CompiledOperation::compile_with(query, operation_name, self.schema.as_ref(), self.limits)?);
         self.entries.lock().put(key, compiled.clone());
         Ok(compiled)
     }
@@ -1023,14 +1062,24 @@ mod tests {
 
     #[test]
     fn exponential_fragment_expansion_is_refused() {
-        // Each fragment spreads the next one twice: 2^30 selections from under 2 KiB of text.
+        // Each fragment spreads the next one twice: 2^20 selections from about 1 KiB of text.
         let mut document = String::from("subscription { a { ...F0 } }");
-        for level in 0..30 {
-            document.push_str(&format!(" fragment F{level} on T {{ x{level}: id ...F{next} ...F{next} }}", next = level + 1));
+        for level in 0..20 {
+            document.push_str(&format!(" fragment F{level} on T {{ id ...F{next} ...F{next} }}", next = level + 1));
         }
-        document.push_str(" fragment F30 on T { id }");
+        document.push_str(" fragment F20 on T { id }");
         let errors = messages(CompiledOperation::compile(&document, None));
         assert!(errors[0].contains("selects too much"), "{errors:?}");
+    }
+
+    #[test]
+    fn size_depth_and_alias_limits() {
+        let small = DocumentLimits { max_size: 40, max_depth: 2, max_selections: 100, max_aliases: 1 };
+        let compile = |query: &str| CompiledOperation::compile_with(query, None, None, small);
+        assert!(messages(compile("subscription { a { b { c { d } } } }"))[0].contains("deeper than 2"));
+        assert!(messages(compile("subscription { a { x: b y: c } }"))[0].contains("more than 1 aliases"));
+        assert!(messages(compile(&format!("subscription {{ a {{ {} }} }}", "b ".repeat(30))))[0].contains("larger than 40"));
+        assert!(compile("subscription { a { x: b } }").is_ok());
     }
 
     #[test]

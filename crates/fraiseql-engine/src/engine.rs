@@ -19,7 +19,7 @@ use ahash::RandomState;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
-use crate::document::{DocumentCache, ShapePlan};
+use crate::document::{DocumentCache, DocumentLimits, ShapePlan};
 use crate::error::{EngineError, EngineResult, GraphQLError, PathSegment};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -47,6 +47,7 @@ pub struct EngineConfig {
     pub scope_fields: ScopeFields,
     /// Validate documents against this schema (every rule) and coerce variables to its types.
     pub schema: Option<SchemaModel>,
+    pub document_limits: DocumentLimits,
 }
 
 impl Default for EngineConfig {
@@ -57,6 +58,7 @@ impl Default for EngineConfig {
             document_cache_size: 1000,
             scope_fields: ScopeFields::default(),
             schema: None,
+            document_limits: DocumentLimits::default(),
         }
     }
 }
@@ -250,7 +252,7 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let documents = DocumentCache::with_schema(config.document_cache_size, config.schema.clone());
+        let documents = DocumentCache::with_schema(config.document_cache_size, config.schema.clone(), config.document_limits);
         Self {
             inner: Arc::new(Inner {
                 config,

@@ -15,7 +15,7 @@ pub mod queue;
 pub mod schema;
 pub mod shape;
 
-pub use document::{CompiledOperation, ShapePlan};
+pub use document::{CompiledOperation, DocumentLimits, ShapePlan};
 pub use engine::{Engine, EngineConfig, OperationInfo, PublishOutcome, Registration, ResolverId, ResolverJob, ResolverOutcome, SubscriptionRef};
 pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fraiseql_engine::{
-    Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
+    DocumentLimits, Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
     ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
     LATENCY_BUCKET_BOUNDS_NS,
 };
@@ -301,7 +301,11 @@ impl PySubscriptionExecutor {
         user_field=Some("user_id".to_owned()),
         document_cache_size=1000,
         schema_sdl=None,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None)")]
+        max_document_size=32768,
+        max_depth=32,
+        max_selections=10000,
+        max_aliases=100,
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -313,6 +317,10 @@ impl PySubscriptionExecutor {
         user_field: Option<String>,
         document_cache_size: i64,
         schema_sdl: Option<&str>,
+        max_document_size: i64,
+        max_depth: i64,
+        max_selections: i64,
+        max_aliases: i64,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
         let overflow = OverflowPolicy::parse(overflow)
@@ -320,9 +328,20 @@ impl PySubscriptionExecutor {
         if max_queued_frames < 1 {
             return Err(config_error(format!("max_queued_frames must be at least 1, not {max_queued_frames}")));
         }
-        if document_cache_size < 1 {
-            return Err(config_error(format!("document_cache_size must be at least 1, not {document_cache_size}")));
-        }
+        let at_least_one = |name: &str, value: i64| -> PyResult<usize> {
+            usize::try_from(value)
+                .ok()
+                .filter(|value| *value >= 1)
+                .ok_or_else(|| config_error(format!("{name} must be at least 1, not {value}")))
+        };
+        at_least_one("document_cache_size", document_cache_size)?;
+        let document_limits = DocumentLimits {
+            max_size: at_least_one("max_document_size", max_document_size)?,
+            max_depth: at_least_one("max_depth", max_depth)?,
+            max_selections: at_least_one("max_selections", max_selections)?,
+            max_aliases: usize::try_from(max_aliases)
+                .map_err(|_| config_error(format!("max_aliases must be 0 or more, not {max_aliases}")))?,
+        };
         if let Some(timeout) = resolver_timeout {
             if !(timeout.is_finite() && timeout > 0.0) {
                 return Err(config_error(format!("resolver_timeout must be a positive number of seconds or None, not {timeout}")));
@@ -338,6 +357,7 @@ impl PySubscriptionExecutor {
             document_cache_size: document_cache_size as usize,
             scope_fields: ScopeFields { tenant_field, user_field },
             schema,
+            document_limits,
         });
         let wakeup = Wakeup::new().map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
         let writer = wakeup.writer.clone();

@@ -95,6 +95,10 @@ class PySubscriptionExecutor:
         user_field: str | None = "user_id",
         document_cache_size: int = 1000,
         schema_sdl: str | None = None,
+        max_document_size: int = 32768,
+        max_depth: int = 32,
+        max_selections: int = 10000,
+        max_aliases: int = 100,
     ) -> PySubscriptionExecutor: ...
     @property
     def bus_config(self) -> PyEventBusConfig:

@@ -72,6 +72,11 @@ class SubscriptionConfig:
     #: ``GraphQLSchema`` (what Strawberry, Ariadne and Graphene build). ``None``: documents are
     #: validated without types.
     schema: str | Any | None = None
+    #: Document limits: bytes of text, nesting depth, selections (fragments expanded), aliases.
+    max_document_size: int = 32 * 1024
+    max_document_depth: int = 32
+    max_selections: int = 10_000
+    max_aliases: int = 100
     #: Frames kept per connection before ``overflow`` applies.
     max_queued_frames: int = 1000
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
@@ -158,6 +163,10 @@ class SubscriptionManager:
         self.executor = PySubscriptionExecutor(
             self.config.bus,
             schema_sdl=_schema_sdl(self.config.schema),
+            max_document_size=self.config.max_document_size,
+            max_depth=self.config.max_document_depth,
+            max_selections=self.config.max_selections,
+            max_aliases=self.config.max_aliases,
             max_queued_frames=self.config.max_queued_frames,
             overflow=self.config.overflow,
             resolver_timeout=self.config.resolver_timeout,
