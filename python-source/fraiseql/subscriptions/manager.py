@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
+import json
 import string
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -15,7 +19,8 @@ from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentErr
 if TYPE_CHECKING:
     from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
 
-Resolver = Callable[[Any, dict[str, Any]], Any]
+#: ``resolver(event, variables, *, <argument>=..., context=...)``: see SubscriptionField.
+Resolver = Callable[..., Any]
 ChannelSpec = str | Callable[[dict[str, Any]], str] | None
 ResolverT = TypeVar("ResolverT", bound=Resolver)
 
@@ -112,11 +117,23 @@ class SubscriptionConfig:
 
 @dataclass(frozen=True)
 class SubscriptionField:
-    """A root field of the Subscription type: its resolver (optional) and its channel."""
+    """A root field of the Subscription type: its resolver (optional) and its channel.
+
+    Besides ``(event, variables)``, a resolver may declare keyword-only parameters: one named
+    like an argument of the field receives its coerced value, one named ``context`` the
+    connection's :class:`ConnectionContext`, and ``**kwargs`` every argument.
+    """
 
     name: str
     resolver: Resolver | None
     channel: ChannelSpec
+    #: Keyword-only parameters of the resolver, and whether it takes ``**kwargs``.
+    keywords: tuple[str, ...] = ()
+    takes_all_arguments: bool = False
+
+    @property
+    def wants_context(self) -> bool:
+        return "context" in self.keywords
 
     def channel_for(self, arguments: dict[str, Any]) -> str:
         if self.channel is None:
@@ -131,6 +148,13 @@ class SubscriptionField:
                 [{"message": f'Field "{self.name}" needs the argument(s) {", ".join(missing)}.'}],
             )
         return self.channel.format(**arguments)
+
+
+def _context_key(context: ConnectionContext, field_: SubscriptionField) -> object:
+    """What distinguishes contexts for a resolver that takes one (nothing for the others)."""
+    if not field_.wants_context:
+        return None
+    return [context.user_id, context.tenant_id, list(context.scopes), dict(context.data), context.ack_payload]
 
 
 def _schema_sdl(schema: object) -> str | None:
@@ -175,6 +199,10 @@ class SubscriptionManager:
         )
         self.fields: dict[str, SubscriptionField] = {}
         self._handlers: set[GraphQLTransportWSHandler] = set()
+        # Resolvers bound to arguments and context, shared while subscriptions use them.
+        self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
+            weakref.WeakValueDictionary()
+        )
 
     def schema_sdl(self) -> str | None:
         """The SDL subscriptions are validated against (``None`` without a schema)."""
@@ -212,7 +240,13 @@ class SubscriptionManager:
             raise TypeError(f"resolver for {name!r} must be callable")
         if name in self.fields:
             raise ConfigurationError(f"subscription field {name!r} is already declared")
-        self.fields[name] = SubscriptionField(name, resolver, channel)
+        keywords: tuple[str, ...] = ()
+        takes_all = False
+        if resolver is not None:
+            parameters = inspect.signature(resolver).parameters.values()
+            keywords = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
+            takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+        self.fields[name] = SubscriptionField(name, resolver, channel, keywords, takes_all)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -263,8 +297,37 @@ class SubscriptionManager:
             user_id=context.user_id,
             tenant_id=context.tenant_id,
             channel=channel,
-            resolver=field_.resolver,
+            resolver=self._resolver_for(field_, info["arguments"], context),
         )
+
+    def _resolver_for(
+        self, field_: SubscriptionField, arguments: dict[str, Any], context: ConnectionContext
+    ) -> Resolver | None:
+        """The field's resolver, bound to the arguments and context it declares it wants.
+
+        The same bound resolver serves every subscription with equal arguments and context, so
+        the engine still calls it once per event for all of them.
+        """
+        resolver = field_.resolver
+        if resolver is None or not (field_.keywords or field_.takes_all_arguments):
+            return resolver
+        bound: dict[str, Any] = dict(arguments) if field_.takes_all_arguments else {}
+        for name in field_.keywords:
+            if name == "context":
+                bound["context"] = context
+            elif name in arguments:
+                bound[name] = arguments[name]
+        key = json.dumps(
+            [field_.name, {k: v for k, v in bound.items() if k != "context"}, _context_key(context, field_)],
+            sort_keys=True,
+            default=repr,
+        )
+        existing = self._bound_resolvers.get(key)
+        if existing is not None:
+            return existing
+        partial = functools.partial(resolver, **bound)
+        self._bound_resolvers[key] = partial
+        return partial
 
     # -- lifecycle ----------------------------------------------------------------------------
 
