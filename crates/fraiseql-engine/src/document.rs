@@ -929,7 +929,7 @@ type DocumentKey = (Box<str>, Option<Box<str>>);
 
 pub struct DocumentCache {
     entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
-    schema: Option<SchemaModel>,
+    schema: Mutex<Option<SchemaModel>>,
     limits: DocumentLimits,
 }
 
@@ -941,7 +941,17 @@ impl DocumentCache {
     /// A cache whose documents are validated against `schema` and `limits`.
     pub fn with_schema(capacity: usize, schema: Option<SchemaModel>, limits: DocumentLimits) -> Self {
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema, limits }
+        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema: Mutex::new(schema), limits }
+    }
+
+    /// Replaces the schema; documents compiled against the old one are forgotten.
+    pub fn set_schema(&self, schema: Option<SchemaModel>) {
+        *self.schema.lock() = schema;
+        self.entries.lock().clear();
+    }
+
+    pub fn schema(&self) -> Option<SchemaModel> {
+        self.schema.lock().clone()
     }
 
     pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
@@ -950,8 +960,8 @@ impl DocumentCache {
             return Ok(found.clone());
         }
         // Compile outside the lock: a slow document must not stall other subscribers.
-        let compiled =
-            Arc::new(CompiledOperation::compile_with(query, operation_name, self.schema.as_ref(), self.limits)?);
+        let schema = self.schema();
+        let compiled = Arc::new(CompiledOperation::compile_with(query, operation_name, schema.as_ref(), self.limits)?);
         self.entries.lock().put(key, compiled.clone());
         Ok(compiled)
     }

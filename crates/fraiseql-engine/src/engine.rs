@@ -271,6 +271,16 @@ impl Engine {
         &self.inner.config
     }
 
+    /// Replaces the schema documents are validated against (`None`: no schema). Subscriptions
+    /// already registered keep the plan they were compiled with.
+    pub fn set_schema(&self, schema: Option<SchemaModel>) {
+        self.inner.documents.set_schema(schema);
+    }
+
+    pub fn schema(&self) -> Option<SchemaModel> {
+        self.inner.documents.schema()
+    }
+
     /// Installs the function that wakes the host when writers have frames to send.
     pub fn set_ready_notifier(&self, notifier: Option<ReadyNotifier>) {
         *self.inner.notifier.write() = notifier;

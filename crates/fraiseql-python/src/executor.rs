@@ -390,7 +390,19 @@ impl PySubscriptionExecutor {
     /// The schema documents are validated against (`None`: validation without a schema).
     #[getter]
     fn schema_sdl(&self) -> Option<String> {
-        self.engine.config().schema.as_ref().map(|schema| schema.sdl().to_owned())
+        self.engine.schema().map(|schema| schema.sdl().to_owned())
+    }
+
+    /// Replaces the schema documents are validated against (`None`: no schema); subscriptions
+    /// already registered keep theirs. `ConfigurationError` for an invalid schema.
+    #[pyo3(signature = (schema_sdl))]
+    fn set_schema(&self, py: Python<'_>, schema_sdl: Option<&str>) -> PyResult<()> {
+        let schema = match schema_sdl {
+            Some(sdl) => Some(detached(py, || SchemaModel::parse(sdl))?),
+            None => None,
+        };
+        self.engine.set_schema(schema);
+        Ok(())
     }
 
     #[getter]

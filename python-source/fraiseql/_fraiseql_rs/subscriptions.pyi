@@ -113,6 +113,13 @@ class PySubscriptionExecutor:
         ``Subscription`` type, raises ``ConfigurationError``.
         """
 
+    def set_schema(self, schema_sdl: str | None) -> None:
+        """Replace the schema documents are validated against (``None``: no schema).
+
+        Subscriptions already registered keep the schema they were validated with.
+        ``ConfigurationError`` for an invalid schema.
+        """
+
     @property
     def resolver_timeout(self) -> float | None:
         """Seconds a resolver may take before its subscription gets a timeout ``error``."""

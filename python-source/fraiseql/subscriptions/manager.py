@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import functools
 import inspect
 import json
 import string
+import typing
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig, PySubscriptionExecutor
 from fraiseql.subscriptions.adapter import RequestInfo
 from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentError
+from fraiseql.subscriptions.schema import build_schema_sdl
 
 if TYPE_CHECKING:
     from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
@@ -74,9 +77,12 @@ class SubscriptionConfig:
 
     bus: PyEventBusConfig | None = None
     #: The schema subscriptions are validated against: SDL text, or a graphql-core
-    #: ``GraphQLSchema`` (what Strawberry, Ariadne and Graphene build). ``None``: documents are
-    #: validated without types.
+    #: ``GraphQLSchema`` (what Strawberry, Ariadne and Graphene build). ``None``: generated from
+    #: the resolvers' annotations when every field has an annotated resolver (see
+    #: ``fraiseql.subscriptions.schema``), else documents are validated without types.
     schema: str | Any | None = None
+    #: Generate the schema from annotations when ``schema`` is ``None``.
+    generate_schema: bool = True
     #: Document limits: bytes of text, nesting depth, selections (fragments expanded), aliases.
     max_document_size: int = 32 * 1024
     max_document_depth: int = 32
@@ -150,6 +156,26 @@ class SubscriptionField:
         return self.channel.format(**arguments)
 
 
+def _annotated(field_: SubscriptionField) -> bool:
+    """Whether a field's resolver says what it returns (the schema can then be generated).
+
+    A root field returning ``dict``/``Mapping``/``Any`` returns untyped JSON: it says nothing a
+    schema could use, so it counts as not annotated.
+    """
+    if field_.resolver is None:
+        return False
+    try:
+        hints = typing.get_type_hints(field_.resolver)
+    except Exception:
+        return False
+    returned = hints.get("return", inspect.Signature.empty)
+    if returned is inspect.Signature.empty:
+        return False
+    members = [m for m in typing.get_args(returned) if m is not type(None)] or [returned]
+    untyped = {dict, collections.abc.Mapping, typing.Any}
+    return not any(member in untyped or typing.get_origin(member) in untyped for member in members)
+
+
 def _context_key(context: ConnectionContext, field_: SubscriptionField) -> object:
     """What distinguishes contexts for a resolver that takes one (nothing for the others)."""
     if not field_.wants_context:
@@ -203,10 +229,26 @@ class SubscriptionManager:
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
             weakref.WeakValueDictionary()
         )
+        self._schema_outdated = False
 
     def schema_sdl(self) -> str | None:
         """The SDL subscriptions are validated against (``None`` without a schema)."""
+        self._refresh_schema()
         return self.executor.schema_sdl
+
+    def _refresh_schema(self) -> None:
+        """Installs the schema generated from the fields' annotations, if it is theirs to make."""
+        if not self._schema_outdated:
+            return
+        self._schema_outdated = False
+        if self.config.schema is not None or not self.config.generate_schema:
+            return
+        fields = list(self.fields.values())
+        if fields and all(_annotated(field_) for field_ in fields):
+            resolvers = {f.name: f.resolver for f in fields if f.resolver is not None}
+            self.executor.set_schema(build_schema_sdl(resolvers))
+        else:
+            self.executor.set_schema(None)
 
     # -- declaring subscription fields ------------------------------------------------------
 
@@ -246,7 +288,15 @@ class SubscriptionManager:
             parameters = inspect.signature(resolver).parameters.values()
             keywords = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
             takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-        self.fields[name] = SubscriptionField(name, resolver, channel, keywords, takes_all)
+        field_ = SubscriptionField(name, resolver, channel, keywords, takes_all)
+        if self.config.schema is None and self.config.generate_schema and _annotated(field_):
+            # Mapping errors surface here, where the field is declared, not at the first client.
+            declared = [*self.fields.values(), field_]
+            build_schema_sdl(
+                {f.name: f.resolver for f in declared if f.resolver is not None and _annotated(f)}
+            )
+        self.fields[name] = field_
+        self._schema_outdated = True
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -282,6 +332,7 @@ class SubscriptionManager:
         context: ConnectionContext,
     ) -> None:
         """Validate and register one subscription; raises ``GraphQLDocumentError``."""
+        self._refresh_schema()
         info = self.executor.inspect_subscription(query, operation_name, variables)
         field_ = self.fields.get(info["root_field"])
         if field_ is None:
