@@ -63,7 +63,7 @@ def roundtrip(value: Any) -> Any:
         (Color.RED, "RED"),
         (Status.ACTIVE, "ACTIVE"),
         (Level.HIGH, "HIGH"),
-        (Point(1, 2, ["t"]), {"x": 1, "y": 2, "tags": ["t"]}),
+        (Point(1, 2, ["t"]), {"x": 1, "y": 2, "tags": ["t"], "__typename": "Point"}),
         (OrderedDict([("b", 1), ("a", 2)]), {"b": 1, "a": 2}),
     ],
 )

@@ -115,3 +115,27 @@ def test_manager_validates_subscriptions_against_its_schema() -> None:
         "c", "s", 'subscription { messageAdded(room: "r") { id } }', None, None, ConnectionContext()
     )
     assert manager.executor.get_metrics()["active_subscriptions"] == 1
+
+
+def test_dataclasses_resolve_interfaces_by_their_class_name() -> None:
+    from dataclasses import dataclass
+
+    @dataclass
+    class Dog:
+        name: str
+        barks: bool
+
+    executor = PySubscriptionExecutor(
+        schema_sdl="""
+        type Query { ok: Boolean }
+        interface Pet { name: String! }
+        type Dog implements Pet { name: String! barks: Boolean! }
+        type Cat implements Pet { name: String! }
+        type Subscription { pet: Pet }
+        """
+    )
+    executor.register_subscription("c", "s", "subscription { pet { __typename name ... on Dog { barks } } }")
+    executor.publish_event("e", "pet", Dog("rex", True))
+    assert decode(executor.next_event("s"))["payload"] == {
+        "data": {"pet": {"__typename": "Dog", "name": "rex", "barks": True}}
+    }

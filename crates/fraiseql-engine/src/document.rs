@@ -142,8 +142,32 @@ pub(crate) enum LeafKind {
     Boolean,
     Id,
     Enum { name: Arc<str>, values: Vec<String> },
-    /// A custom scalar: its value is sent as given.
+    /// A custom scalar with a built-in format check (the value is sent as given when it fits).
+    Formatted(ScalarFormat),
+    /// Any other custom scalar: its value is sent as given.
     Custom,
+}
+
+/// The text formats of the built-in custom scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ScalarFormat {
+    DateTime,
+    Date,
+    Time,
+    Uuid,
+    Decimal,
+}
+
+impl ScalarFormat {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::DateTime => "DateTime",
+            Self::Date => "Date",
+            Self::Time => "Time",
+            Self::Uuid => "UUID",
+            Self::Decimal => "Decimal",
+        }
+    }
 }
 
 /// What error messages and paths need to know of a field.
@@ -848,6 +872,11 @@ fn output_type(schema: &SchemaModel, ty: &ast::Type) -> OutputType {
                 "String" => LeafKind::String,
                 "Boolean" => LeafKind::Boolean,
                 "ID" => LeafKind::Id,
+                "DateTime" => LeafKind::Formatted(ScalarFormat::DateTime),
+                "Date" => LeafKind::Formatted(ScalarFormat::Date),
+                "Time" => LeafKind::Formatted(ScalarFormat::Time),
+                "UUID" => LeafKind::Formatted(ScalarFormat::Uuid),
+                "Decimal" => LeafKind::Formatted(ScalarFormat::Decimal),
                 _ => LeafKind::Custom,
             }),
             Some(ExtendedType::Enum(definition)) => OutputType::Leaf(LeafKind::Enum {

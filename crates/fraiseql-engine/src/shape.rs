@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::document::{FieldShape, LeafKind, ObjectPlan, OutputType, ShapePlan, TypedField};
+use crate::document::{FieldShape, LeafKind, ObjectPlan, OutputType, ScalarFormat, ShapePlan, TypedField};
 use crate::error::{GraphQLError, PathSegment};
 
 /// Writes the `next` payload `{"data":{"<root key>":<shaped value>}}` for `root_value`.
@@ -274,6 +274,13 @@ fn serialize_leaf(kind: &LeafKind, value: &Value, out: &mut Vec<u8>) -> Result<(
             write_json(value, out);
             Ok(())
         }
+        LeafKind::Formatted(format) => match value {
+            Value::String(text) if format_matches(*format, text) => {
+                write_json(value, out);
+                Ok(())
+            }
+            _ => Err(format!("{} cannot represent value: {}", format.name(), shown())),
+        },
         LeafKind::Int => {
             let number = match value {
                 Value::Bool(flag) => Some(i64::from(*flag)),
@@ -364,6 +371,78 @@ fn serialize_leaf(kind: &LeafKind, value: &Value, out: &mut Vec<u8>) -> Result<(
             _ => Err(format!("Enum '{name}' cannot represent value: {}", shown())),
         },
     }
+}
+
+/// Whether `text` is in the scalar's standard form (what Python's `isoformat()`/`str()` give).
+fn format_matches(format: ScalarFormat, text: &str) -> bool {
+    match format {
+        ScalarFormat::Date => is_date(text),
+        ScalarFormat::Time => is_time(text),
+        ScalarFormat::DateTime => {
+            text.len() > 11 && matches!(text.as_bytes()[10], b'T' | b' ') && is_date(&text[..10]) && is_time(&text[11..])
+        }
+        ScalarFormat::Uuid => {
+            text.len() == 36
+                && text.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+        }
+        ScalarFormat::Decimal => {
+            let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+            let mut parts = digits.splitn(2, '.');
+            let whole = parts.next().unwrap_or("");
+            let fraction = parts.next();
+            let exponent_free = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            match fraction {
+                Some(fraction) => (whole.is_empty() || exponent_free(whole)) && exponent_free(fraction),
+                None => exponent_free(whole),
+            }
+        }
+    }
+}
+
+fn digits(text: &str, range: std::ops::Range<usize>) -> Option<u32> {
+    let part = text.get(range)?;
+    part.bytes().all(|b| b.is_ascii_digit()).then(|| part.parse().ok()).flatten()
+}
+
+/// `YYYY-MM-DD` with a real month and day.
+fn is_date(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return false;
+    }
+    let (Some(year), Some(month), Some(day)) = (digits(text, 0..4), digits(text, 5..7), digits(text, 8..10)) else {
+        return false;
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day)
+}
+
+/// `HH:MM[:SS[.ffffff]]` with an optional `Z` or `±HH:MM` offset.
+fn is_time(text: &str) -> bool {
+    let (clock, offset) = match text.find(['Z', '+', '-']) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let offset_ok = match offset {
+        "" | "Z" => true,
+        _ => offset.len() == 6 && offset.as_bytes()[3] == b':' && digits(offset, 1..3).is_some_and(|h| h < 24) && digits(offset, 4..6).is_some_and(|m| m < 60),
+    };
+    let (hms, fraction) = clock.split_once('.').map_or((clock, None), |(hms, fraction)| (hms, Some(fraction)));
+    let fraction_ok = fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
+    let hms_ok = match hms.len() {
+        5 => hms.as_bytes()[2] == b':' && fraction.is_none(),
+        8 => hms.as_bytes()[2] == b':' && hms.as_bytes()[5] == b':' && digits(hms, 6..8).is_some_and(|s| s < 60),
+        _ => false,
+    } && digits(hms, 0..2).is_some_and(|h| h < 24)
+        && digits(hms, 3..5).is_some_and(|m| m < 60);
+    offset_ok && fraction_ok && hms_ok
 }
 
 /// Python's `int(text)` for ASCII text: surrounding whitespace, a sign, `_` between digits.
@@ -544,6 +623,28 @@ mod tests {
         assert_eq!(parse_python_int(""), None);
         assert_eq!(parse_python_float("1e3"), Some(1000.0));
         assert_eq!(parse_python_float("inf"), None);
+    }
+
+    #[test]
+    fn built_in_scalar_formats() {
+        for (format, good, bad) in [
+            (ScalarFormat::Date, vec!["2026-02-28", "2024-02-29"], vec!["2026-02-29", "2026-13-01", "26-01-01", "2026-1-01"]),
+            (ScalarFormat::Time, vec!["03:04:05", "03:04", "03:04:05.123456", "03:04:05+02:00", "03:04:05Z"], vec!["24:00:00", "3:04:05", "03:04:60", "03:04:05+2"]),
+            (
+                ScalarFormat::DateTime,
+                vec!["2026-01-02T03:04:05+00:00", "2026-01-02 03:04:05.5", "2026-01-02T03:04:05Z"],
+                vec!["2026-01-02", "2026-01-02T25:00:00", "tomorrow"],
+            ),
+            (ScalarFormat::Uuid, vec!["12345678-1234-5678-1234-567812345678"], vec!["12345678123456781234567812345678", "x2345678-1234-5678-1234-567812345678"]),
+            (ScalarFormat::Decimal, vec!["12.50", "-3", ".5", "0.000"], vec!["1e5", "", "1.", "NaN", "1,5"]),
+        ] {
+            for text in good {
+                assert!(format_matches(format, text), "{format:?} {text}");
+            }
+            for text in bad {
+                assert!(!format_matches(format, text), "{format:?} {text}");
+            }
+        }
     }
 
     #[test]

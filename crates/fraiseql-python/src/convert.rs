@@ -64,10 +64,19 @@ impl ConvertError {
 
 type ConvertResult<T> = Result<T, ConvertError>;
 
+/// Application serializers: instances of the type are converted through the callable (its
+/// result is converted in turn). They run once per value and event, never per subscriber.
+pub type Serializers = [(Py<PyType>, Py<PyAny>)];
+
 /// Converts `object` to JSON; errors name the place as `root[...]`.
 pub fn to_json(object: &Bound<'_, PyAny>, root: &str) -> PyResult<Value> {
+    to_json_with(object, root, &[])
+}
+
+/// [`to_json`] with application serializers for custom types.
+pub fn to_json_with(object: &Bound<'_, PyAny>, root: &str, serializers: &Serializers) -> PyResult<Value> {
     // PyO3's dict iteration panics when another thread mutates the dict meanwhile.
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert(object, 0))) {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert(object, 0, serializers))) {
         Ok(result) => result.map_err(|error| error.into_py_err(root)),
         Err(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
             "{root} changed while it was being converted (a dict or list mutated by another thread)"
@@ -89,7 +98,7 @@ pub fn to_json_object(object: &Bound<'_, PyAny>, root: &str) -> PyResult<Map<Str
     }
 }
 
-fn convert(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
+fn convert(object: &Bound<'_, PyAny>, depth: usize, serializers: &Serializers) -> ConvertResult<Value> {
     if depth > MAX_DEPTH {
         return Err(ConvertError::value_error(format!("nesting deeper than {MAX_DEPTH} levels")));
     }
@@ -110,19 +119,36 @@ fn convert(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
         return float_of(object);
     }
     if let Ok(dict) = object.cast::<PyDict>() {
-        return dict_of(dict, depth);
+        return dict_of(dict, depth, serializers);
     }
     if let Ok(list) = object.cast::<PyList>() {
-        return list.iter().enumerate().map(|(i, item)| convert(&item, depth + 1).map_err(|e| e.at(Segment::Index(i)))).collect();
+        return list
+            .iter()
+            .enumerate()
+            .map(|(i, item)| convert(&item, depth + 1, serializers).map_err(|e| e.at(Segment::Index(i))))
+            .collect();
     }
     if let Ok(tuple) = object.cast::<PyTuple>() {
-        return tuple.iter().enumerate().map(|(i, item)| convert(&item, depth + 1).map_err(|e| e.at(Segment::Index(i)))).collect();
+        return tuple
+            .iter()
+            .enumerate()
+            .map(|(i, item)| convert(&item, depth + 1, serializers).map_err(|e| e.at(Segment::Index(i))))
+            .collect();
     }
-    special(object, depth)
+    special(object, depth, serializers)
 }
 
-fn special(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
+fn special(object: &Bound<'_, PyAny>, depth: usize, serializers: &Serializers) -> ConvertResult<Value> {
     let py = object.py();
+    // The application's serializers come first: they may also override the built-in ones.
+    for (type_, serializer) in serializers {
+        if object.is_instance(type_.bind(py)).unwrap_or(false) {
+            let converted = serializer.bind(py).call1((object,)).map_err(|error| {
+                ConvertError::value_error(format!("the serializer for '{}' raised {error}", type_name(object)))
+            })?;
+            return convert(&converted, depth + 1, serializers);
+        }
+    }
     let types = known_types(py).map_err(|e| ConvertError::type_error(e.to_string()))?;
     let is = |ty: &Py<PyType>| object.is_instance(ty.bind(py)).unwrap_or(false);
     let call_text = |method: &Bound<'_, PyString>| -> ConvertResult<Value> {
@@ -166,8 +192,12 @@ fn special(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
                 .and_then(|n| n.extract())
                 .map_err(|e| ConvertError::type_error(e.to_string()))?;
             let value = object.getattr(name.as_str()).map_err(|e| ConvertError::type_error(e.to_string()))?;
-            let converted = convert(&value, depth + 1).map_err(|e| e.at(Segment::Key(name.clone())))?;
+            let converted = convert(&value, depth + 1, serializers).map_err(|e| e.at(Segment::Key(name.clone())))?;
             map.insert(name, converted);
+        }
+        // A dataclass declares its GraphQL type: interfaces and unions resolve through it.
+        if !map.contains_key("__typename") {
+            map.insert("__typename".to_owned(), Value::String(type_name(object)));
         }
         return Ok(Value::Object(map));
     }
@@ -181,7 +211,7 @@ fn special(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
             let (key, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) =
                 item.and_then(|pair| pair.extract()).map_err(|e| ConvertError::type_error(e.to_string()))?;
             let key = key_of(&key)?;
-            let converted = convert(&value, depth + 1).map_err(|e| e.at(Segment::Key(key.clone())))?;
+            let converted = convert(&value, depth + 1, serializers).map_err(|e| e.at(Segment::Key(key.clone())))?;
             map.insert(key, converted);
         }
         return Ok(Value::Object(map));
@@ -189,11 +219,11 @@ fn special(object: &Bound<'_, PyAny>, depth: usize) -> ConvertResult<Value> {
     Err(ConvertError::type_error(format!("unsupported type '{}'", type_name(object))))
 }
 
-fn dict_of(dict: &Bound<'_, PyDict>, depth: usize) -> ConvertResult<Value> {
+fn dict_of(dict: &Bound<'_, PyDict>, depth: usize, serializers: &Serializers) -> ConvertResult<Value> {
     let mut map = Map::new();
     for (key, value) in dict.iter() {
         let key = key_of(&key)?;
-        let converted = convert(&value, depth + 1).map_err(|e| e.at(Segment::Key(key.clone())))?;
+        let converted = convert(&value, depth + 1, serializers).map_err(|e| e.at(Segment::Key(key.clone())))?;
         map.insert(key, converted);
     }
     Ok(Value::Object(map))

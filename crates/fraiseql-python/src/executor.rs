@@ -21,7 +21,7 @@ use fraiseql_engine::{
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 use pyo3::intern;
 
 use crate::bus_config::PyEventBusConfig;
@@ -76,6 +76,8 @@ pub struct PySubscriptionExecutor {
     waiters: Mutex<HashMap<Arc<str>, Py<PyAny>>>,
     reader_loop: Mutex<Option<Py<PyAny>>>,
     attached_loop: Mutex<Option<Py<PyAny>>>,
+    /// Application serializers for custom types, by type.
+    serializers: Vec<(Py<PyType>, Py<PyAny>)>,
 }
 
 fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<ScopeKey>> {
@@ -181,7 +183,7 @@ impl PySubscriptionExecutor {
                 return ResolverOutcome::TimedOut { seconds: timeout };
             }
         }
-        match convert::to_json(result, "the resolver result") {
+        match convert::to_json_with(result, "the resolver result", &self.serializers) {
             Ok(value) => ResolverOutcome::Value(value),
             Err(error) => ResolverOutcome::Failed(format!(
                 "Resolver for \"{root_field}\" returned an unusable result: {}",
@@ -305,7 +307,8 @@ impl PySubscriptionExecutor {
         max_depth=32,
         max_selections=10000,
         max_aliases=100,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100)")]
+        serializers=None,
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -321,6 +324,7 @@ impl PySubscriptionExecutor {
         max_depth: i64,
         max_selections: i64,
         max_aliases: i64,
+        serializers: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
         let overflow = OverflowPolicy::parse(overflow)
@@ -359,6 +363,18 @@ impl PySubscriptionExecutor {
             schema,
             document_limits,
         });
+        let mut custom_serializers = Vec::new();
+        if let Some(serializers) = serializers {
+            for (type_, serializer) in serializers.iter() {
+                let type_ = type_
+                    .cast_into::<PyType>()
+                    .map_err(|_| config_error("serializers must map types to callables".to_owned()))?;
+                if !serializer.is_callable() {
+                    return Err(config_error(format!("the serializer for {} is not callable", type_.name()?)));
+                }
+                custom_serializers.push((type_.unbind(), serializer.unbind()));
+            }
+        }
         let wakeup = Wakeup::new().map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
         let writer = wakeup.writer.clone();
         // Never blocks: a full socket already holds a pending wake-up.
@@ -378,6 +394,7 @@ impl PySubscriptionExecutor {
             waiters: Mutex::default(),
             reader_loop: Mutex::new(None),
             attached_loop: Mutex::new(None),
+            serializers: custom_serializers,
         })
     }
 
@@ -534,7 +551,7 @@ impl PySubscriptionExecutor {
     ) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let value = convert::to_json(data, "data")?;
+        let value = convert::to_json_with(data, "data", &this.serializers)?;
         let scope = EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global: global_event };
         let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
         // Every group's resolver runs, whatever happens to another's; a failure inside the

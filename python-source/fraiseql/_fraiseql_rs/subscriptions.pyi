@@ -99,6 +99,7 @@ class PySubscriptionExecutor:
         max_depth: int = 32,
         max_selections: int = 10000,
         max_aliases: int = 100,
+        serializers: dict[type, Callable[[Any], object]] | None = None,
     ) -> PySubscriptionExecutor: ...
     @property
     def bus_config(self) -> PyEventBusConfig:

@@ -83,6 +83,9 @@ class SubscriptionConfig:
     schema: str | Any | None = None
     #: Generate the schema from annotations when ``schema`` is ``None``.
     generate_schema: bool = True
+    #: Serializers for your own types (``{Money: str}``), applied when event data and resolver
+    #: results are converted: once per value and event, never per subscriber.
+    serializers: dict[type, Callable[[Any], object]] = field(default_factory=dict)
     #: Document limits: bytes of text, nesting depth, selections (fragments expanded), aliases.
     max_document_size: int = 32 * 1024
     max_document_depth: int = 32
@@ -217,6 +220,7 @@ class SubscriptionManager:
             max_depth=self.config.max_document_depth,
             max_selections=self.config.max_selections,
             max_aliases=self.config.max_aliases,
+            serializers=self.config.serializers,
             max_queued_frames=self.config.max_queued_frames,
             overflow=self.config.overflow,
             resolver_timeout=self.config.resolver_timeout,
