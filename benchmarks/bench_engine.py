@@ -22,8 +22,11 @@ iteration count by 10 for a smoke run. Timings use ``time.perf_counter_ns``; the
    over 100,000 subscriptions (1,000 connections x 100), and the resident memory (RSS from
    ``/proc/self/statm``) they add, per subscription. It runs first, on a fresh heap, so that
    memory freed by the other figures cannot hide its growth; it is printed last.
+5. Subscribe with a schema: register + complete of a subscription whose document is cached,
+   validated against a schema, with variables coerced to its types (an input object, an enum).
 
-A summary compares each figure to its goal.
+A summary compares each figure to its goal. ``scripts/bench.sh engine`` then prints the cost of
+shaping alone, in Rust (``crates/fraiseql-engine/examples/shaping.rs``).
 """
 
 from __future__ import annotations
@@ -401,6 +404,43 @@ def bench_registration(connections_count: int, per_connection: int) -> Section:
     return section
 
 
+# --- 5. subscribe with a schema --------------------------------------------------------------------
+
+SCHEMA_SDL = """
+type Query { ok: Boolean }
+enum Status { ACTIVE CLOSED }
+input Filter { status: Status!, minTotal: Float = 0 }
+type Item { sku: ID! qty: Int! }
+type Order { id: ID! status: Status! total: Float! items: [Item!]! }
+type Subscription { orderUpdated(customer: ID!, filter: Filter): Order! }
+"""
+SCHEMA_QUERY = (
+    "subscription Orders($customer: ID!, $filter: Filter) "
+    "{ orderUpdated(customer: $customer, filter: $filter) { id status total items { sku qty } } }"
+)
+
+
+def bench_schema_subscribe(count: int) -> Section:
+    section = Section("5. Subscribe with a cached document, validated against a schema")
+    section.add(
+        "method: register_subscription + complete_subscription timed together, same document each time "
+        "(cached after the first), variables coerced to the schema's types (an input object with an enum)"
+    )
+    executor = PySubscriptionExecutor(schema_sdl=SCHEMA_SDL)
+    variables = {"customer": "c-1", "filter": {"status": "ACTIVE"}}
+    ids = [f"s{i}" for i in range(count)]
+    executor.register_subscription("warm", "w", SCHEMA_QUERY, "Orders", variables)
+    started = time.perf_counter_ns()
+    for sub_id in ids:
+        executor.register_subscription("c", sub_id, SCHEMA_QUERY, "Orders", variables)
+        executor.complete_subscription(sub_id, "c")
+    elapsed = time.perf_counter_ns() - started
+    per_call = elapsed / count / 1000
+    section.add(f"subscribe + complete: {per_call:.2f} µs per subscription ({count:,} subscriptions)")
+    section.values["schema_subscribe_us"] = per_call
+    return section
+
+
 # --- summary ---------------------------------------------------------------------------------------
 
 
@@ -433,6 +473,12 @@ def summary(values: dict[str, float]) -> list[str]:
         "< 2 KiB (2,048 B)",
         values["bytes_per_sub"] < 2048,
     )
+    row(
+        "5. subscribe, cached + schema",
+        f"{values['schema_subscribe_us']:.2f} µs",
+        "< 20 µs",
+        values["schema_subscribe_us"] < 20,
+    )
     lines = [f"{'figure':<30} {'measured':>14}  {'goal':<18} status"]
     for name, measured, goal, met in rows:
         lines.append(f"{name:<30} {measured:>14}  {goal:<18} {'met' if met else 'NOT MET'}")
@@ -459,9 +505,11 @@ def main() -> None:
     throughput = bench_throughput(200 // scale, 20)
     progress("3. shared resolver")
     resolver = bench_resolver(50_000 // scale, 1_000 // scale)
+    progress("5. subscribe with a schema")
+    schema = bench_schema_subscribe(20_000 // scale)
 
     values: dict[str, float] = {}
-    for section in (latency, throughput, resolver, registration):
+    for section in (latency, throughput, resolver, registration, schema):
         print()
         print(section.title)
         for line in section.lines:

@@ -28,6 +28,9 @@ trap 'rm -rf "$wheels"' EXIT
 .venv-bench/bin/python -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
 
 # Run from outside the repository so `import fraiseql` finds the installed wheel.
-cd benchmarks
 echo "==> running benchmarks/bench_${which_bench}.py $*"
-exec ../.venv-bench/bin/python "bench_${which_bench}.py" "$@"
+(cd benchmarks && ../.venv-bench/bin/python "bench_${which_bench}.py" "$@")
+if [[ "$which_bench" == "engine" ]]; then
+    echo "==> shaping alone, in Rust (crates/fraiseql-engine/examples/shaping.rs)"
+    cargo run --quiet --release -p fraiseql-engine --example shaping
+fi
