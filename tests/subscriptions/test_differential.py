@@ -18,7 +18,7 @@ SDL = """
 type Query { ok: Boolean }
 enum Color { RED GREEN BLUE }
 interface Pet { name: String! age: Int }
-type Dog implements Pet { name: String! age: Int barks: Boolean! toy: Toy }
+type Dog implements Pet { name: String! age: Int! barks: Boolean! toy: Toy }
 type Cat implements Pet { name: String! age: Int lives: Int! }
 type Toy { id: ID! label: String colors: [Color!] }
 union Animal = Dog | Cat

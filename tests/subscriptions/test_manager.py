@@ -92,3 +92,26 @@ def test_all_arguments_through_kwargs() -> None:
     )
     manager.executor.publish_event("e", "room:x", {"id": 1})
     assert seen == [{"room": "x"}]
+
+
+def test_contexts_that_only_look_alike_never_share_a_resolver() -> None:
+    manager = SubscriptionManager()
+    seen: list[str] = []
+
+    class Session:
+        def __init__(self, owner: str) -> None:
+            self.owner = owner
+
+        def __repr__(self) -> str:
+            return "<Session>"  # two sessions print alike
+
+    @manager.subscription(channel="room:{room}")
+    def messageAdded(event: dict[str, Any], variables: dict[str, Any], *, context: ConnectionContext) -> Any:
+        seen.append(context.data["session"].owner)
+        return event
+
+    for owner in ("alice", "bob"):
+        context = ConnectionContext(user_id="u", data={"session": Session(owner), (1, 2): "key"})  # type: ignore[dict-item]
+        manager.subscribe(owner, "s", QUERY, None, None, context)
+    manager.executor.publish_event("e", "room:lobby", {"id": 1, "by": "x"})
+    assert sorted(seen) == ["alice", "bob"]

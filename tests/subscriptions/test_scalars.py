@@ -59,7 +59,7 @@ def test_python_values_reach_clients_in_standard_form() -> None:
 
 
 def test_malformed_values_of_built_in_scalars_are_field_errors() -> None:
-    result = payload({"at": "tomorrow", "day": "2026-02-30", "ref": 5, "amount": "1e5", "price": 1})
+    result = payload({"at": "tomorrow", "day": "2026-02-30", "ref": 5, "amount": "1,5", "price": 1})
     assert result["data"] == {"paid": {"at": None, "day": None, "ref": None, "amount": None, "price": 1}}
     assert [error["path"] for error in result["errors"]] == [
         ["paid", "at"],

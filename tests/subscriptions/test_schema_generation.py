@@ -150,10 +150,39 @@ def test_the_manager_validates_and_shapes_with_the_generated_schema() -> None:
     }
 
 
-def test_fields_without_annotations_mean_no_generated_schema() -> None:
+def test_fields_without_annotations_mean_no_generated_schema(caplog: pytest.LogCaptureFixture) -> None:
     manager = SubscriptionManager()
     manager.add_field("messageAdded", channel="room:{room}")
     assert manager.schema_sdl() is None
+
+    typed = SubscriptionManager()
+
+    @typed.subscription
+    def tick(event: Any, variables: Any) -> int:
+        return 1
+
+    assert typed.schema_sdl() is not None
+    typed.add_field("raw")
+    assert typed.schema_sdl() is None
+    assert "no schema generated any more" in caplog.text
+
+
+@dataclass
+class Query:
+    """Clashes with the generated schema's own query root."""
+
+    x: int
+
+
+def test_schema_problems_surface_where_the_field_is_declared() -> None:
+    manager = SubscriptionManager()
+    with pytest.raises(ConfigurationError):
+
+        @manager.subscription
+        def clash(event: Any, variables: Any) -> Query:
+            raise NotImplementedError
+
+    assert "clash" not in manager.fields
 
 
 def test_untyped_json_resolvers_mean_no_generated_schema() -> None:

@@ -405,7 +405,7 @@ impl CompiledOperation {
             .and_then(|schema| schema.valid().schema_definition.subscription.as_ref())
             .map(|root| Arc::from(root.name.as_str()));
         let root_typed = match root_parent {
-            Some(parent) => binder.typed_field(&self.root, parent),
+            Some(parent) => binder.typed_field(&self.root, self.root.ty.as_ref(), parent),
             None => None,
         };
         let mut data_head = b"{\"data\":{".to_vec();
@@ -754,9 +754,9 @@ impl Binder<'_> {
     }
 
     /// The type of a field for the writer (`None` without a schema, and for `__typename`).
-    fn typed_field(&self, field: &RawField, parent: Arc<str>) -> Option<TypedField> {
+    fn typed_field(&self, field: &RawField, ty: Option<&ast::Type>, parent: Arc<str>) -> Option<TypedField> {
         let schema = self.schema?;
-        let ty = field.ty.as_ref()?;
+        let ty = ty?;
         Some(TypedField {
             output: output_type(schema, ty),
             parent,
@@ -799,14 +799,23 @@ impl Binder<'_> {
         collected
             .into_iter()
             .map(|(field, sub_selections)| {
-                let named = field.ty.as_ref().map(|ty| ty.inner_named_type().to_string());
+                // An object type may narrow an interface's field (`I.f: String`, `A.f: String!`):
+                // with a runtime type, its own definition decides.
+                let narrowed = match (self.schema, runtime_type) {
+                    (Some(schema), Some(runtime)) if &*field.name != "__typename" => {
+                        schema.valid().type_field(runtime, &field.name).ok().map(|definition| definition.ty.clone())
+                    }
+                    _ => None,
+                };
+                let field_type = narrowed.as_ref().or(field.ty.as_ref());
+                let named = field_type.map(|ty| ty.inner_named_type().to_string());
                 let selection = if field.has_selection_set {
                     let merged: Vec<RawSelection> = sub_selections.into_iter().cloned().collect();
                     Some(self.object_plan(&merged, named.as_deref())?)
                 } else {
                     None
                 };
-                let typed = runtime_type.and_then(|parent| self.typed_field(field, Arc::from(parent)));
+                let typed = runtime_type.and_then(|parent| self.typed_field(field, field_type, Arc::from(parent)));
                 let typename_literal = match runtime_type {
                     Some(parent) if &*field.name == "__typename" && self.schema.is_some() => {
                         Some(serde_json::to_vec(parent).unwrap_or_default().into())
@@ -958,7 +967,9 @@ type DocumentKey = (Box<str>, Option<Box<str>>);
 
 pub struct DocumentCache {
     entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
-    schema: Mutex<Option<SchemaModel>>,
+    /// The schema and its generation: a document compiled against an older generation is
+    /// not cached (the schema changed while it was compiled).
+    schema: Mutex<(Option<SchemaModel>, u64)>,
     limits: DocumentLimits,
 }
 
@@ -970,17 +981,19 @@ impl DocumentCache {
     /// A cache whose documents are validated against `schema` and `limits`.
     pub fn with_schema(capacity: usize, schema: Option<SchemaModel>, limits: DocumentLimits) -> Self {
         let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema: Mutex::new(schema), limits }
+        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema: Mutex::new((schema, 0)), limits }
     }
 
     /// Replaces the schema; documents compiled against the old one are forgotten.
     pub fn set_schema(&self, schema: Option<SchemaModel>) {
-        *self.schema.lock() = schema;
+        let mut current = self.schema.lock();
+        *current = (schema, current.1 + 1);
+        // Cleared while the schema lock is held: a concurrent put sees the new generation.
         self.entries.lock().clear();
     }
 
     pub fn schema(&self) -> Option<SchemaModel> {
-        self.schema.lock().clone()
+        self.schema.lock().0.clone()
     }
 
     pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
@@ -989,9 +1002,13 @@ impl DocumentCache {
             return Ok(found.clone());
         }
         // Compile outside the lock: a slow document must not stall other subscribers.
-        let schema = self.schema();
+        let (schema, generation) = self.schema.lock().clone();
         let compiled = Arc::new(CompiledOperation::compile_with(query, operation_name, schema.as_ref(), self.limits)?);
-        self.entries.lock().put(key, compiled.clone());
+        let current = self.schema.lock();
+        if current.1 == generation {
+            self.entries.lock().put(key, compiled.clone());
+        }
+        drop(current);
         Ok(compiled)
     }
 

@@ -386,15 +386,19 @@ fn format_matches(format: ScalarFormat, text: &str) -> bool {
                 && text.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
         }
         ScalarFormat::Decimal => {
-            let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-            let mut parts = digits.splitn(2, '.');
-            let whole = parts.next().unwrap_or("");
-            let fraction = parts.next();
-            let exponent_free = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
-            match fraction {
-                Some(fraction) => (whole.is_empty() || exponent_free(whole)) && exponent_free(fraction),
-                None => exponent_free(whole),
-            }
+            // Python's str(Decimal): digits with an optional point and exponent ("1E-7").
+            let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+            let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+                Some(at) => (&unsigned[..at], Some(&unsigned[at + 1..])),
+                None => (unsigned, None),
+            };
+            let all_digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+            let mantissa_ok = match mantissa.split_once('.') {
+                Some((whole, fraction)) => (whole.is_empty() || all_digits(whole)) && all_digits(fraction),
+                None => all_digits(mantissa),
+            };
+            let exponent_ok = exponent.is_none_or(|e| all_digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+            mantissa_ok && exponent_ok
         }
     }
 }
@@ -430,9 +434,17 @@ fn is_time(text: &str) -> bool {
         Some(at) => text.split_at(at),
         None => (text, ""),
     };
+    // ±HH:MM, or ±HH:MM:SS[.ffffff] as Python's isoformat() writes odd offsets.
     let offset_ok = match offset {
         "" | "Z" => true,
-        _ => offset.len() == 6 && offset.as_bytes()[3] == b':' && digits(offset, 1..3).is_some_and(|h| h < 24) && digits(offset, 4..6).is_some_and(|m| m < 60),
+        _ => {
+            let (hours_minutes, seconds) = offset.split_at(offset.len().min(6));
+            hours_minutes.len() == 6
+                && hours_minutes.as_bytes()[3] == b':'
+                && digits(hours_minutes, 1..3).is_some_and(|h| h < 24)
+                && digits(hours_minutes, 4..6).is_some_and(|m| m < 60)
+                && (seconds.is_empty() || (seconds.starts_with(':') && is_time(&format!("00:00{seconds}"))))
+        }
     };
     let (hms, fraction) = clock.split_once('.').map_or((clock, None), |(hms, fraction)| (hms, Some(fraction)));
     let fraction_ok = fraction.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()));
@@ -629,14 +641,14 @@ mod tests {
     fn built_in_scalar_formats() {
         for (format, good, bad) in [
             (ScalarFormat::Date, vec!["2026-02-28", "2024-02-29"], vec!["2026-02-29", "2026-13-01", "26-01-01", "2026-1-01"]),
-            (ScalarFormat::Time, vec!["03:04:05", "03:04", "03:04:05.123456", "03:04:05+02:00", "03:04:05Z"], vec!["24:00:00", "3:04:05", "03:04:60", "03:04:05+2"]),
+            (ScalarFormat::Time, vec!["03:04:05", "03:04", "03:04:05.123456", "03:04:05+02:00", "03:04:05Z", "03:04:05+00:00:30"], vec!["24:00:00", "3:04:05", "03:04:60", "03:04:05+2"]),
             (
                 ScalarFormat::DateTime,
                 vec!["2026-01-02T03:04:05+00:00", "2026-01-02 03:04:05.5", "2026-01-02T03:04:05Z"],
                 vec!["2026-01-02", "2026-01-02T25:00:00", "tomorrow"],
             ),
             (ScalarFormat::Uuid, vec!["12345678-1234-5678-1234-567812345678"], vec!["12345678123456781234567812345678", "x2345678-1234-5678-1234-567812345678"]),
-            (ScalarFormat::Decimal, vec!["12.50", "-3", ".5", "0.000"], vec!["1e5", "", "1.", "NaN", "1,5"]),
+            (ScalarFormat::Decimal, vec!["12.50", "-3", ".5", "0.000", "1E-7", "1.5e+10"], vec!["", "1.", "NaN", "1,5", "1E", "e5"]),
         ] {
             for text in good {
                 assert!(format_matches(format, text), "{format:?} {text}");

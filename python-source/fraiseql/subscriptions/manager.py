@@ -7,6 +7,7 @@ import collections.abc
 import functools
 import inspect
 import json
+import logging
 import string
 import typing
 import weakref
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 #: ``resolver(event, variables, *, <argument>=..., context=...)``: see SubscriptionField.
 Resolver = Callable[..., Any]
+
+logger = logging.getLogger("fraiseql.subscriptions")
 ChannelSpec = str | Callable[[dict[str, Any]], str] | None
 ResolverT = TypeVar("ResolverT", bound=Resolver)
 
@@ -233,26 +236,25 @@ class SubscriptionManager:
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
             weakref.WeakValueDictionary()
         )
-        self._schema_outdated = False
 
     def schema_sdl(self) -> str | None:
         """The SDL subscriptions are validated against (``None`` without a schema)."""
-        self._refresh_schema()
         return self.executor.schema_sdl
 
-    def _refresh_schema(self) -> None:
-        """Installs the schema generated from the fields' annotations, if it is theirs to make."""
-        if not self._schema_outdated:
-            return
-        self._schema_outdated = False
-        if self.config.schema is not None or not self.config.generate_schema:
-            return
-        fields = list(self.fields.values())
-        if fields and all(_annotated(field_) for field_ in fields):
-            resolvers = {f.name: f.resolver for f in fields if f.resolver is not None}
-            self.executor.set_schema(build_schema_sdl(resolvers))
-        else:
+    def _install_generated_schema(self, fields: list[SubscriptionField]) -> None:
+        """Generates the schema from the fields' annotations when all of them have one."""
+        unannotated = [field_.name for field_ in fields if not _annotated(field_)]
+        if unannotated:
+            if self.executor.schema_sdl is not None:
+                logger.warning(
+                    "no schema generated any more: field(s) %s have no typed resolver; documents are "
+                    "validated without types",
+                    ", ".join(unannotated),
+                )
             self.executor.set_schema(None)
+            return
+        resolvers = {field_.name: field_.resolver for field_ in fields if field_.resolver is not None}
+        self.executor.set_schema(build_schema_sdl(resolvers))
 
     # -- declaring subscription fields ------------------------------------------------------
 
@@ -293,14 +295,10 @@ class SubscriptionManager:
             keywords = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
             takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
         field_ = SubscriptionField(name, resolver, channel, keywords, takes_all)
-        if self.config.schema is None and self.config.generate_schema and _annotated(field_):
-            # Mapping errors surface here, where the field is declared, not at the first client.
-            declared = [*self.fields.values(), field_]
-            build_schema_sdl(
-                {f.name: f.resolver for f in declared if f.resolver is not None and _annotated(f)}
-            )
+        if self.config.schema is None and self.config.generate_schema:
+            # Built and installed here, so a schema problem surfaces where the field is declared.
+            self._install_generated_schema([*self.fields.values(), field_])
         self.fields[name] = field_
-        self._schema_outdated = True
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -336,7 +334,6 @@ class SubscriptionManager:
         context: ConnectionContext,
     ) -> None:
         """Validate and register one subscription; raises ``GraphQLDocumentError``."""
-        self._refresh_schema()
         info = self.executor.inspect_subscription(query, operation_name, variables)
         field_ = self.fields.get(info["root_field"])
         if field_ is None:
@@ -372,11 +369,12 @@ class SubscriptionManager:
                 bound["context"] = context
             elif name in arguments:
                 bound[name] = arguments[name]
-        key = json.dumps(
-            [field_.name, {k: v for k, v in bound.items() if k != "context"}, _context_key(context, field_)],
-            sort_keys=True,
-            default=repr,
-        )
+        arguments_only = {k: v for k, v in bound.items() if k != "context"}
+        try:
+            # Only plain JSON content is compared: anything else could look equal and differ.
+            key = json.dumps([field_.name, arguments_only, _context_key(context, field_)], sort_keys=True)
+        except (TypeError, ValueError):
+            key = json.dumps([field_.name, arguments_only, id(context)], sort_keys=True, default=id)
         existing = self._bound_resolvers.get(key)
         if existing is not None:
             return existing
