@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fraiseql_engine::{
-    DocumentLimits, Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
+    DocumentLimits, Engine, EngineError, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
     ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
     LATENCY_BUCKET_BOUNDS_NS,
 };
@@ -145,10 +145,20 @@ impl PySubscriptionExecutor {
         drop(dropped);
     }
 
-    /// The engine id of `resolver`, added to the table if new; the caller holds the table lock.
-    fn resolver_id(table: &mut ResolverTable, resolver: &Bound<'_, PyAny>) -> (ResolverId, bool) {
+    /// Runs `attach` with the engine id of `resolver` (added to the table if new) while the
+    /// table lock is held, so a concurrent prune cannot drop a resolver being attached; a new
+    /// entry is taken back out when `attach` fails. Runs with the GIL held: a Rust lock is never
+    /// held across a GIL release.
+    fn with_resolver_id<T>(
+        &self,
+        py: Python<'_>,
+        resolver: &Bound<'_, PyAny>,
+        attach: impl FnOnce(ResolverId) -> Result<T, EngineError>,
+    ) -> PyResult<T> {
+        Self::check_callable(resolver)?;
         let identity = resolver.as_ptr() as usize;
-        match table.by_identity.get(&identity) {
+        let mut table = self.resolvers.lock();
+        let (id, inserted) = match table.by_identity.get(&identity) {
             Some(id) => (*id, false),
             None => {
                 table.next_id += 1;
@@ -157,7 +167,15 @@ impl PySubscriptionExecutor {
                 table.callables.insert(id, resolver.clone().unbind());
                 (id, true)
             }
+        };
+        let outcome = attached(py, || attach(id));
+        if outcome.is_err() && inserted {
+            table.by_identity.remove(&identity);
+            let unused = table.callables.remove(&id);
+            drop(table);
+            drop(unused); // decref outside the lock
         }
+        outcome
     }
 
     fn check_callable(resolver: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -466,18 +484,10 @@ impl PySubscriptionExecutor {
             }
             Some(resolver) => {
                 // Registered with its resolver in one step: no event can reach it without it.
-                Self::check_callable(resolver)?;
-                let mut table = self.resolvers.lock();
-                let (id, inserted) = Self::resolver_id(&mut table, resolver);
-                registration.resolver = Some(id);
-                let outcome = attached(py, || self.engine.register(registration));
-                if outcome.is_err() && inserted {
-                    table.by_identity.remove(&(resolver.as_ptr() as usize));
-                    let unused = table.callables.remove(&id);
-                    drop(table);
-                    drop(unused);
-                }
-                outcome?;
+                self.with_resolver_id(py, resolver, |id| {
+                    registration.resolver = Some(id);
+                    self.engine.register(registration)
+                })?;
             }
         };
         Ok(subscription_id.to_owned())
@@ -518,20 +528,9 @@ impl PySubscriptionExecutor {
         resolver: &Bound<'_, PyAny>,
         connection_id: Option<&str>,
     ) -> PyResult<()> {
-        Self::check_callable(resolver)?;
-        {
-            // Held across set_resolver so a concurrent prune cannot drop a resolver being attached.
-            let mut table = self.resolvers.lock();
-            let (id, inserted) = Self::resolver_id(&mut table, resolver);
-            let outcome = attached(py, || self.engine.set_resolver(Self::sub(subscription_id, connection_id), Some(id)));
-            if outcome.is_err() && inserted {
-                table.by_identity.remove(&(resolver.as_ptr() as usize));
-                let unused = table.callables.remove(&id);
-                drop(table);
-                drop(unused);
-            }
-            outcome?;
-        }
+        self.with_resolver_id(py, resolver, |id| {
+            self.engine.set_resolver(Self::sub(subscription_id, connection_id), Some(id))
+        })?;
         self.prune_resolvers();
         Ok(())
     }
@@ -620,22 +619,14 @@ impl PySubscriptionExecutor {
             PyRuntimeError::new_err("wait_for_frames() must be called from a coroutine running on an asyncio loop")
         })?;
         Self::ensure_reader(slf, &event_loop)?;
+        // An unknown connection is an error here (a waiter woken later finds it closed instead).
+        attached(py, || this.engine.arm(connection_id).map(drop))?;
         let future = event_loop.call_method0(intern!(py, "create_future"))?;
-        let state = attached(py, || this.engine.arm(connection_id))?;
-        match state {
-            WaitState::Ready => {
-                let frames = this.drain_to_list(py, connection_id, usize::MAX)?;
-                future.call_method1(intern!(py, "set_result"), (frames,))?;
-            }
-            WaitState::Closed => {
-                future.call_method1(intern!(py, "set_exception"), (Self::closed_error(py, connection_id).value(py),))?;
-            }
-            WaitState::Armed => {
-                let previous = this.waiters.lock().insert(Arc::from(connection_id), future.clone().unbind());
-                if let Some(previous) = previous {
-                    // One writer per connection: a newer wait replaces the older one.
-                    previous.bind(py).call_method0(intern!(py, "cancel"))?;
-                }
+        if !this.settle_waiter(py, connection_id, &future)? {
+            let previous = this.waiters.lock().insert(Arc::from(connection_id), future.clone().unbind());
+            if let Some(previous) = previous {
+                // One writer per connection: a newer wait replaces the older one.
+                previous.bind(py).call_method0(intern!(py, "cancel"))?;
             }
         }
         Ok(future)
