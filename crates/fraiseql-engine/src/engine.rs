@@ -25,7 +25,7 @@ use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::schema::SchemaModel;
 use crate::memory;
-use crate::queue::{Connection, FrameKind, OverflowPolicy, QueuedFrame, SubscriptionKey, WaitState};
+use crate::queue::{Connection, FrameKind, OverflowPolicy, PushOutcome, QueuedFrame, SubscriptionKey, WaitState};
 use crate::shape;
 
 type FastMap<K, V> = HashMap<K, V, RandomState>;
@@ -495,14 +495,16 @@ impl Engine {
     }
 
     fn job_for(&self, group_id: GroupId, group: &Group, event: &Arc<Event>) -> Option<ResolverJob> {
-        let visible = group.members.iter().filter(|m| m.context.can_see(&event.scope)).count();
-        let hidden = group.members.len() - visible;
+        // One pass: members refused by visibility, and visible members not yet ended.
+        let (mut hidden, mut live) = (0usize, 0usize);
+        for member in &group.members {
+            if !member.context.can_see(&event.scope) {
+                hidden += 1;
+            } else if !member.terminated.load(Relaxed) {
+                live += 1;
+            }
+        }
         self.inner.metrics.events_filtered_out.fetch_add(hidden as u64, Relaxed);
-        let live = group
-            .members
-            .iter()
-            .filter(|m| m.context.can_see(&event.scope) && !m.terminated.load(Relaxed))
-            .count();
         if live == 0 {
             return None;
         }
@@ -550,13 +552,9 @@ impl Engine {
                 metrics.payloads_serialized.fetch_add(1, Relaxed);
                 Arc::from(shape::next_payload(&group.plan, value))
             });
-            let frame = QueuedFrame::new(member.key, FrameKind::Next, member.id.clone(), body.clone());
-            let pushed = member.connection.push(frame);
+            let pushed = push_to(member, FrameKind::Next, body, to_wake);
             queued += u64::from(pushed.queued);
             dropped += u64::from(pushed.dropped);
-            if pushed.wake {
-                to_wake.push(member.connection.clone());
-            }
         }
         metrics.frames_queued.fetch_add(queued, Relaxed);
         metrics.frames_dropped_overflow.fetch_add(dropped, Relaxed);
@@ -572,13 +570,9 @@ impl Engine {
             if !member.context.can_see(&event.scope) || member.terminated.swap(true, Relaxed) {
                 continue;
             }
-            let frame = QueuedFrame::new(member.key, FrameKind::Error, member.id.clone(), body.clone());
-            let pushed = member.connection.push(frame);
+            let pushed = push_to(member, FrameKind::Error, &body, to_wake);
             self.inner.metrics.frames_queued.fetch_add(u64::from(pushed.queued), Relaxed);
             self.inner.metrics.frames_dropped_overflow.fetch_add(u64::from(pushed.dropped), Relaxed);
-            if pushed.wake {
-                to_wake.push(member.connection.clone());
-            }
         }
     }
 
@@ -952,6 +946,15 @@ impl Drop for ResolverJob {
     fn drop(&mut self) {
         self.finish_inner(ResolverOutcome::Cancelled);
     }
+}
+
+/// Queues one frame of `body` for a member, noting its connection when a writer must wake.
+fn push_to(member: &Member, kind: FrameKind, body: &Arc<[u8]>, to_wake: &mut Vec<Arc<Connection>>) -> PushOutcome {
+    let pushed = member.connection.push(QueuedFrame::new(member.key, kind, member.id.clone(), body.clone()));
+    if pushed.wake {
+        to_wake.push(member.connection.clone());
+    }
+    pushed
 }
 
 fn resolver_error(root_field: &str, outcome: &ResolverOutcome) -> GraphQLError {

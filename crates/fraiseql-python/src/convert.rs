@@ -122,20 +122,23 @@ fn convert(object: &Bound<'_, PyAny>, depth: usize, serializers: &Serializers) -
         return dict_of(dict, depth, serializers);
     }
     if let Ok(list) = object.cast::<PyList>() {
-        return list
-            .iter()
-            .enumerate()
-            .map(|(i, item)| convert(&item, depth + 1, serializers).map_err(|e| e.at(Segment::Index(i))))
-            .collect();
+        return array_of(list.iter(), depth, serializers);
     }
     if let Ok(tuple) = object.cast::<PyTuple>() {
-        return tuple
-            .iter()
-            .enumerate()
-            .map(|(i, item)| convert(&item, depth + 1, serializers).map_err(|e| e.at(Segment::Index(i))))
-            .collect();
+        return array_of(tuple.iter(), depth, serializers);
     }
     special(object, depth, serializers)
+}
+
+fn array_of<'py>(
+    items: impl Iterator<Item = Bound<'py, PyAny>>,
+    depth: usize,
+    serializers: &Serializers,
+) -> ConvertResult<Value> {
+    items
+        .enumerate()
+        .map(|(i, item)| convert(&item, depth + 1, serializers).map_err(|e| e.at(Segment::Index(i))))
+        .collect()
 }
 
 fn special(object: &Bound<'_, PyAny>, depth: usize, serializers: &Serializers) -> ConvertResult<Value> {
