@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every check and test: clippy, cargo test, ruff, mypy,
+# Sets everything up and runs every check and test: rustfmt, clippy, cargo test, ruff, mypy,
 # stubtest (the hand-written .pyi against the compiled module) and pytest (the engine, the
 # protocol suite over real sockets against every integration, the gql and graphql-ws (Node)
 # clients, the demo's API and its page in headless Chromium). Extra arguments go to pytest.
@@ -11,6 +11,8 @@ export PATH="$VIRTUAL_ENV/bin:$PATH"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/fraiseql-subscriptions/target}"
 export PYO3_PYTHON="$VIRTUAL_ENV/bin/python"
 
+echo "==> cargo fmt --check"
+cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "==> cargo test (engine)"

@@ -27,7 +27,8 @@ const QUERY: &str = "subscription { orderUpdated { id status total currency note
     shipping { street city zip country } billing { street city zip country } items { sku qty price } } }";
 
 fn event() -> Value {
-    let items: Vec<Value> = (0..10).map(|i| json!({"sku": format!("sku-{i}"), "qty": i + 1, "price": 9.5 + f64::from(i)})).collect();
+    let items: Vec<Value> =
+        (0..10).map(|i| json!({"sku": format!("sku-{i}"), "qty": i + 1, "price": 9.5 + f64::from(i)})).collect();
     json!({
         "id": "o-1", "status": "ACTIVE", "total": 120.5, "currency": "EUR", "note": "leave at door", "paid": true,
         "customer": "Ann", "email": "ann@example.com", "phone": "+33 1 23", "createdAt": "2026-11-22T05:00:00Z",

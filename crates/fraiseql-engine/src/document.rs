@@ -13,8 +13,8 @@ use std::sync::Arc;
 use apollo_compiler::ast::{self, Definition, OperationType, Selection};
 use apollo_compiler::executable::ExecutableDocument;
 use apollo_compiler::parser::{LineColumn, SourceMap};
-use apollo_compiler::validation::Valid;
 use apollo_compiler::schema::ExtendedType;
+use apollo_compiler::validation::Valid;
 use apollo_compiler::Node;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
@@ -141,7 +141,10 @@ pub(crate) enum LeafKind {
     String,
     Boolean,
     Id,
-    Enum { name: Arc<str>, values: Vec<String> },
+    Enum {
+        name: Arc<str>,
+        values: Vec<String>,
+    },
     /// A custom scalar with a built-in format check (the value is sent as given when it fits).
     Formatted(ScalarFormat),
     /// Any other custom scalar: its value is sent as given.
@@ -318,8 +321,9 @@ impl CompiledOperation {
                 .get(self.operation_name.as_deref())
                 .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.message().to_string())]))?;
             // apollo-compiler has its own JSON map type: convert through serde (cold path).
-            let values: apollo_compiler::response::JsonMap = serde_json::from_value(Value::Object(variables.clone()))
-                .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.to_string())]))?;
+            let values: apollo_compiler::response::JsonMap =
+                serde_json::from_value(Value::Object(variables.clone()))
+                    .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.to_string())]))?;
             return match apollo_compiler::request::coerce_variable_values(typed.schema.valid(), operation, &values) {
                 Ok(coerced) => match serde_json::to_value(coerced.into_inner()) {
                     Ok(Value::Object(map)) => Ok(map),
@@ -369,12 +373,8 @@ impl CompiledOperation {
     /// The root field's arguments with the (coerced) variables substituted; with a schema, the
     /// field's declared defaults fill in the arguments the document leaves out.
     pub fn root_arguments(&self, variables: &Map<String, Value>) -> Map<String, Value> {
-        let mut arguments: Map<String, Value> = self
-            .root
-            .arguments
-            .iter()
-            .map(|(name, value)| (name.clone(), argument_value(value, variables)))
-            .collect();
+        let mut arguments: Map<String, Value> =
+            self.root.arguments.iter().map(|(name, value)| (name.clone(), argument_value(value, variables))).collect();
         if let Some(typed) = &self.typed {
             let schema = typed.schema.valid();
             let definition = schema
@@ -383,7 +383,9 @@ impl CompiledOperation {
                 .as_ref()
                 .and_then(|root| schema.type_field(root.name.as_str(), &self.root.name).ok());
             for argument in definition.iter().flat_map(|field| field.arguments.iter()) {
-                if let (false, Some(default)) = (arguments.contains_key(argument.name.as_str()), &argument.default_value) {
+                if let (false, Some(default)) =
+                    (arguments.contains_key(argument.name.as_str()), &argument.default_value)
+                {
                     arguments.insert(argument.name.to_string(), const_value(default));
                 }
             }
@@ -423,9 +425,11 @@ fn select_operation<'d>(
         _ => None,
     });
     match operation_name {
-        Some(name) => operations
-            .find(|operation| operation.name.as_ref().is_some_and(|own| own.as_str() == name))
-            .ok_or_else(|| EngineError::Document(vec![GraphQLError::new(format!("Unknown operation named \"{name}\"."))])),
+        Some(name) => {
+            operations.find(|operation| operation.name.as_ref().is_some_and(|own| own.as_str() == name)).ok_or_else(
+                || EngineError::Document(vec![GraphQLError::new(format!("Unknown operation named \"{name}\"."))]),
+            )
+        }
         None => {
             let first = operations.next();
             match (first, operations.next()) {
@@ -451,7 +455,10 @@ fn check_variable_usage(document: &ast::Document, operation: &Node<ast::Operatio
     for name in &used {
         if !defined.contains(&name.as_str()) && !reported.contains(name) {
             reported.push(name.clone());
-            errors.push(located(format!("Variable \"${name}\" is not defined."), operation.line_column_range(&document.sources)));
+            errors.push(located(
+                format!("Variable \"${name}\" is not defined."),
+                operation.line_column_range(&document.sources),
+            ));
         }
     }
     if errors.is_empty() {
@@ -496,7 +503,13 @@ fn collect_variable_uses(
                     _ => None,
                 });
                 if let Some(fragment) = fragment {
-                    collect_variable_uses(document, &fragment.directives, &fragment.selection_set, used, visited_fragments);
+                    collect_variable_uses(
+                        document,
+                        &fragment.directives,
+                        &fragment.selection_set,
+                        used,
+                        visited_fragments,
+                    );
                 }
             }
         }
@@ -522,7 +535,10 @@ fn single_root_field(
     flatten_root(std::mem::take(selections), &mut fields);
     let mut keys: Vec<&Arc<str>> = fields.iter().map(|field| &field.response_key).collect();
     keys.dedup();
-    let name = operation.name.as_ref().map_or_else(|| "Anonymous Subscription".to_owned(), |n| format!("Subscription \"{n}\""));
+    let name = operation
+        .name
+        .as_ref()
+        .map_or_else(|| "Anonymous Subscription".to_owned(), |n| format!("Subscription \"{n}\""));
     if keys.len() != 1 {
         return Err(EngineError::Document(vec![located(
             format!("{name} must select only one top level field."),
@@ -569,7 +585,12 @@ struct CompileContext<'a> {
 }
 
 impl CompileContext<'_> {
-    fn selections(&self, selections: &[Selection], depth: usize, parent: Option<&str>) -> EngineResult<Vec<RawSelection>> {
+    fn selections(
+        &self,
+        selections: &[Selection],
+        depth: usize,
+        parent: Option<&str>,
+    ) -> EngineResult<Vec<RawSelection>> {
         if depth > self.limits.max_depth {
             return Err(limit_error(format!("The document is nested deeper than {} levels.", self.limits.max_depth)));
         }
@@ -633,7 +654,11 @@ impl CompileContext<'_> {
                 RawSelection::Fragment {
                     type_condition: Some(Arc::from(fragment.type_condition.as_str())),
                     conditions: self.conditions(&spread.directives)?,
-                    selections: self.selections(&fragment.selection_set, depth + 1, Some(fragment.type_condition.as_str()))?,
+                    selections: self.selections(
+                        &fragment.selection_set,
+                        depth + 1,
+                        Some(fragment.type_condition.as_str()),
+                    )?,
                 }
             }
         })
@@ -725,17 +750,26 @@ impl Binder<'_> {
     }
 
     /// One field list per possible runtime type of `named` (itself when it is an object type).
-    fn typed_object_plan(&self, schema: &SchemaModel, selections: &[RawSelection], named: &str) -> EngineResult<ObjectPlan> {
+    fn typed_object_plan(
+        &self,
+        schema: &SchemaModel,
+        selections: &[RawSelection],
+        named: &str,
+    ) -> EngineResult<ObjectPlan> {
         let valid = schema.valid();
         let (possible, is_abstract): (Vec<String>, bool) = match valid.types.get(named) {
             Some(ExtendedType::Object(_)) => (vec![named.to_owned()], false),
-            Some(ExtendedType::Union(union)) => (union.members.iter().map(|member| member.name.to_string()).collect(), true),
+            Some(ExtendedType::Union(union)) => {
+                (union.members.iter().map(|member| member.name.to_string()).collect(), true)
+            }
             Some(ExtendedType::Interface(_)) => {
                 let mut objects: Vec<String> = valid
                     .types
                     .iter()
                     .filter_map(|(name, ty)| match ty {
-                        ExtendedType::Object(object) if object.implements_interfaces.iter().any(|i| i.name == named) => {
+                        ExtendedType::Object(object)
+                            if object.implements_interfaces.iter().any(|i| i.name == named) =>
+                        {
                             Some(name.to_string())
                         }
                         _ => None,
@@ -748,7 +782,9 @@ impl Binder<'_> {
         };
         let by_type = possible
             .iter()
-            .map(|name| Ok((Arc::from(name.as_str()), self.field_shapes(selections, RuntimeType::Named(name), Some(name))?)))
+            .map(|name| {
+                Ok((Arc::from(name.as_str()), self.field_shapes(selections, RuntimeType::Named(name), Some(name))?))
+            })
             .collect::<EngineResult<_>>()?;
         Ok(ObjectPlan { other: Vec::new(), untyped: Vec::new(), by_type, typed: Some((Arc::from(named), is_abstract)) })
     }
@@ -899,7 +935,9 @@ fn output_type(schema: &SchemaModel, ty: &ast::Type) -> OutputType {
         ast::Type::Named(name) => named(name),
         ast::Type::NonNullNamed(name) => OutputType::NonNull(Box::new(named(name))),
         ast::Type::List(item) => OutputType::List(Box::new(output_type(schema, item))),
-        ast::Type::NonNullList(item) => OutputType::NonNull(Box::new(OutputType::List(Box::new(output_type(schema, item))))),
+        ast::Type::NonNullList(item) => {
+            OutputType::NonNull(Box::new(OutputType::List(Box::new(output_type(schema, item)))))
+        }
     }
 }
 
@@ -954,8 +992,11 @@ fn diagnostics(list: &apollo_compiler::validation::DiagnosticList) -> Vec<GraphQ
         .map(|diagnostic| {
             let json = diagnostic.to_json();
             let mut error = GraphQLError::new(json.message);
-            error.locations =
-                json.locations.iter().map(|location| Location { line: location.line, column: location.column }).collect();
+            error.locations = json
+                .locations
+                .iter()
+                .map(|location| Location { line: location.line, column: location.column })
+                .collect();
             error
         })
         .collect()
@@ -1079,7 +1120,10 @@ mod tests {
     #[test]
     fn refuses_undefined_fragments_and_variables() {
         assert!(!messages(CompiledOperation::compile("subscription { a { ...F } }", None)).is_empty());
-        assert_eq!(messages(CompiledOperation::compile("subscription { a(x: $v) { id } }", None)), ["Variable \"$v\" is not defined."]);
+        assert_eq!(
+            messages(CompiledOperation::compile("subscription { a(x: $v) { id } }", None)),
+            ["Variable \"$v\" is not defined."]
+        );
         assert_eq!(
             messages(CompiledOperation::compile("subscription($v: Int, $w: Int) { a(x: $v) { id } }", None)),
             ["unused variable: `$w`"]
@@ -1134,7 +1178,9 @@ mod tests {
         let compile = |query: &str| CompiledOperation::compile_with(query, None, None, small);
         assert!(messages(compile("subscription { a { b { c { d } } } }"))[0].contains("deeper than 2"));
         assert!(messages(compile("subscription { a { x: b y: c } }"))[0].contains("more than 1 aliases"));
-        assert!(messages(compile(&format!("subscription {{ a {{ {} }} }}", "b ".repeat(30))))[0].contains("larger than 40"));
+        assert!(
+            messages(compile(&format!("subscription {{ a {{ {} }} }}", "b ".repeat(30))))[0].contains("larger than 40")
+        );
         assert!(compile("subscription { a { x: b } }").is_ok());
     }
 

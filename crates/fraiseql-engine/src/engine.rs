@@ -22,10 +22,10 @@ use serde_json::{Map, Value};
 use crate::document::{DocumentCache, DocumentLimits, ShapePlan};
 use crate::error::{EngineError, EngineResult, GraphQLError, PathSegment};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
-use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::schema::SchemaModel;
 use crate::memory;
+use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::queue::{Connection, FrameKind, OverflowPolicy, PushOutcome, QueuedFrame, SubscriptionKey, WaitState};
+use crate::schema::SchemaModel;
 use crate::shape;
 
 type FastMap<K, V> = HashMap<K, V, RandomState>;
@@ -104,7 +104,9 @@ pub enum ResolverOutcome {
     Value(Value),
     /// The resolver raised or returned something unusable; the message is client-facing.
     Failed(String),
-    TimedOut { seconds: f64 },
+    TimedOut {
+        seconds: f64,
+    },
     Cancelled,
 }
 
@@ -252,7 +254,8 @@ impl Default for Engine {
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
-        let documents = DocumentCache::with_schema(config.document_cache_size, config.schema.clone(), config.document_limits);
+        let documents =
+            DocumentCache::with_schema(config.document_cache_size, config.schema.clone(), config.document_limits);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -288,7 +291,12 @@ impl Engine {
 
     /// Parses and validates a document (cached) and says what it subscribes to, without
     /// registering anything.
-    pub fn inspect(&self, query: &str, operation_name: Option<&str>, variables: &Map<String, Value>) -> EngineResult<OperationInfo> {
+    pub fn inspect(
+        &self,
+        query: &str,
+        operation_name: Option<&str>,
+        variables: &Map<String, Value>,
+    ) -> EngineResult<OperationInfo> {
         let operation = self.inner.documents.get_or_compile(query, operation_name)?;
         let variables = operation.coerce_variables(variables)?;
         Ok(OperationInfo {
@@ -356,10 +364,9 @@ impl Engine {
             }
         };
         let index_in_group = registry.add_member(group, member);
-        registry.subscriptions.insert(
-            key,
-            SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group },
-        );
+        registry
+            .subscriptions
+            .insert(key, SubscriptionEntry { connection, id: subscription_id.clone(), group, index_in_group });
         match registry.by_id.get_mut(&subscription_id) {
             Some(keys) => keys.add(key),
             None => {
@@ -460,7 +467,13 @@ impl Engine {
 
     /// Publishes one event. Groups without resolver get their frames queued before this returns;
     /// groups with a resolver come back as jobs for the host to run.
-    pub fn publish(&self, event_type: &str, channel: &str, data: Value, scope: EventScope) -> EngineResult<PublishOutcome> {
+    pub fn publish(
+        &self,
+        event_type: &str,
+        channel: &str,
+        data: Value,
+        scope: EventScope,
+    ) -> EngineResult<PublishOutcome> {
         let started = Instant::now();
         let inner = &*self.inner;
         let scope = inner.config.scope_fields.resolve(&data, scope)?;
@@ -637,7 +650,6 @@ impl Engine {
         }
     }
 
-
     /// The connections woken since the last call (their writers should drain them now).
     pub fn take_ready(&self) -> Vec<Arc<Connection>> {
         std::mem::take(&mut *self.inner.ready.lock())
@@ -679,8 +691,6 @@ impl Engine {
         let key = registry.find(subscription)?;
         Ok(registry.groups[&registry.subscriptions[&key].group].key.channel.clone())
     }
-
-
 
     pub fn metrics(&self) -> MetricsSnapshot {
         let inner = &*self.inner;
@@ -801,7 +811,13 @@ impl Registry {
         }
     }
 
-    fn insert_group(&mut self, key: GroupKey, plan: Arc<ShapePlan>, variables: Arc<Map<String, Value>>, root_field: Arc<str>) -> GroupId {
+    fn insert_group(
+        &mut self,
+        key: GroupKey,
+        plan: Arc<ShapePlan>,
+        variables: Arc<Map<String, Value>>,
+        root_field: Arc<str>,
+    ) -> GroupId {
         self.next_key += 1;
         let id = self.next_key;
         let channel_groups = self.channels.entry(key.channel.clone()).or_default();

@@ -87,12 +87,25 @@ impl fmt::Display for GraphQLError {
 pub enum EngineError {
     /// The document does not parse, fails validation, or names an unknown operation.
     Document(Vec<GraphQLError>),
-    DuplicateSubscription { connection_id: String, subscription_id: String },
-    SubscriptionNotFound { subscription_id: String, connection_id: Option<String> },
+    DuplicateSubscription {
+        connection_id: String,
+        subscription_id: String,
+    },
+    SubscriptionNotFound {
+        subscription_id: String,
+        connection_id: Option<String>,
+    },
     /// The same subscription id is active on several connections and no connection was named.
-    AmbiguousSubscription { subscription_id: String, connections: usize },
-    ConnectionNotFound { connection_id: String },
-    ConnectionClosed { connection_id: String },
+    AmbiguousSubscription {
+        subscription_id: String,
+        connections: usize,
+    },
+    ConnectionNotFound {
+        connection_id: String,
+    },
+    ConnectionClosed {
+        connection_id: String,
+    },
     /// A published event carries a scope field of the wrong type.
     InvalidEvent(String),
     Config(String),
@@ -105,10 +118,9 @@ impl fmt::Display for EngineError {
                 let messages: Vec<String> = errors.iter().map(ToString::to_string).collect();
                 write!(f, "invalid GraphQL document: {}", messages.join("; "))
             }
-            EngineError::DuplicateSubscription { connection_id, subscription_id } => write!(
-                f,
-                "subscription id {subscription_id:?} is already active on connection {connection_id:?}"
-            ),
+            EngineError::DuplicateSubscription { connection_id, subscription_id } => {
+                write!(f, "subscription id {subscription_id:?} is already active on connection {connection_id:?}")
+            }
             EngineError::SubscriptionNotFound { subscription_id, connection_id: Some(connection_id) } => {
                 write!(f, "no active subscription {subscription_id:?} on connection {connection_id:?}")
             }

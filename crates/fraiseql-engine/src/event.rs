@@ -87,9 +87,7 @@ fn read_scope_field(data: &Value, field: Option<&str>) -> EngineResult<Option<Sc
     match data.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Ok(Some(Arc::from(text.as_str()))),
-        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => {
-            Ok(Some(Arc::from(number.to_string())))
-        }
+        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => Ok(Some(Arc::from(number.to_string()))),
         Some(other) => Err(EngineError::InvalidEvent(format!(
             "field {field:?} must be a string or an integer, not {}",
             json_type_name(other)

@@ -16,7 +16,10 @@ pub mod schema;
 pub mod shape;
 
 pub use document::{CompiledOperation, DocumentLimits, ShapePlan};
-pub use engine::{Engine, EngineConfig, OperationInfo, PublishOutcome, Registration, ResolverId, ResolverJob, ResolverOutcome, SubscriptionRef};
+pub use engine::{
+    Engine, EngineConfig, OperationInfo, PublishOutcome, Registration, ResolverId, ResolverJob, ResolverOutcome,
+    SubscriptionRef,
+};
 pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};
 pub use metrics::{MetricsSnapshot, LATENCY_BUCKET_BOUNDS_NS};

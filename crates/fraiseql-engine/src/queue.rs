@@ -286,7 +286,10 @@ mod tests {
         connection.push(frame(1, "2"));
         let outcome = connection.push(frame(1, "3"));
         assert!(outcome.queued && outcome.dropped);
-        assert_eq!(bodies(connection.drain(10)), [frame(1, "2"), frame(1, "3")].map(|f| String::from_utf8(f.to_vec()).unwrap()));
+        assert_eq!(
+            bodies(connection.drain(10)),
+            [frame(1, "2"), frame(1, "3")].map(|f| String::from_utf8(f.to_vec()).unwrap())
+        );
     }
 
     #[test]

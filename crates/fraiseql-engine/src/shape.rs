@@ -181,7 +181,8 @@ fn complete_value<'p>(
         OutputType::NonNull(inner) => complete(inner, selection, Some(value), field, out, completion),
         OutputType::List(item_type) => {
             let Value::Array(items) = value else {
-                let message = format!("Expected Iterable, but did not find one for field '{}.{}'.", field.parent, field.name);
+                let message =
+                    format!("Expected Iterable, but did not find one for field '{}.{}'.", field.parent, field.name);
                 return Err(completion.error(message, field));
             };
             out.push(b'[');
@@ -286,14 +287,18 @@ fn serialize_leaf(kind: &LeafKind, value: &Value, out: &mut Vec<u8>) -> Result<(
                 Value::Bool(flag) => Some(i64::from(*flag)),
                 Value::Number(number) => match (number.as_i64(), number.as_f64()) {
                     (Some(int), _) => Some(int),
-                    (None, Some(float)) if float.is_finite() && float.fract() == 0.0 && float.abs() < 9.0e15 => Some(float as i64),
+                    (None, Some(float)) if float.is_finite() && float.fract() == 0.0 && float.abs() < 9.0e15 => {
+                        Some(float as i64)
+                    }
                     _ if number.is_u64() => Some(i64::MAX),
                     _ => None,
                 },
                 Value::String(text) => parse_python_int(text),
                 _ => None,
             };
-            let Some(number) = number else { return Err(format!("Int cannot represent non-integer value: {}", shown())) };
+            let Some(number) = number else {
+                return Err(format!("Int cannot represent non-integer value: {}", shown()));
+            };
             if !(MIN_INT..=MAX_INT).contains(&number) {
                 return Err(format!("Int cannot represent non 32-bit signed integer value: {}", shown()));
             }
@@ -311,7 +316,9 @@ fn serialize_leaf(kind: &LeafKind, value: &Value, out: &mut Vec<u8>) -> Result<(
                 Value::String(text) => parse_python_float(text),
                 _ => None,
             };
-            let Some(number) = number else { return Err(format!("Float cannot represent non numeric value: {}", shown())) };
+            let Some(number) = number else {
+                return Err(format!("Float cannot represent non numeric value: {}", shown()));
+            };
             write_json(&Value::from(number), out);
             Ok(())
         }
@@ -379,11 +386,20 @@ fn format_matches(format: ScalarFormat, text: &str) -> bool {
         ScalarFormat::Date => is_date(text),
         ScalarFormat::Time => is_time(text),
         ScalarFormat::DateTime => {
-            text.len() > 11 && matches!(text.as_bytes()[10], b'T' | b' ') && is_date(&text[..10]) && is_time(&text[11..])
+            text.len() > 11
+                && matches!(text.as_bytes()[10], b'T' | b' ')
+                && is_date(&text[..10])
+                && is_time(&text[11..])
         }
         ScalarFormat::Uuid => {
             text.len() == 36
-                && text.bytes().enumerate().all(|(i, b)| if matches!(i, 8 | 13 | 18 | 23) { b == b'-' } else { b.is_ascii_hexdigit() })
+                && text.bytes().enumerate().all(|(i, b)| {
+                    if matches!(i, 8 | 13 | 18 | 23) {
+                        b == b'-'
+                    } else {
+                        b.is_ascii_hexdigit()
+                    }
+                })
         }
         ScalarFormat::Decimal => {
             // Python's str(Decimal): digits with an optional point and exponent ("1E-7").
@@ -509,7 +525,11 @@ fn python_float_repr(value: f64) -> String {
     let exponent: i32 = exponent.parse().unwrap_or(0);
     if (-4..16).contains(&exponent) {
         let fixed = value.to_string();
-        if fixed.contains('.') { fixed } else { format!("{fixed}.0") }
+        if fixed.contains('.') {
+            fixed
+        } else {
+            format!("{fixed}.0")
+        }
     } else {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())
@@ -601,7 +621,10 @@ mod tests {
     fn skip_and_include_follow_variables() {
         let query = "subscription($withName: Boolean!, $hide: Boolean = true) { a { id name @include(if: $withName) x @skip(if: $hide) } }";
         let value = json!({"id": 1, "name": "n", "x": 2});
-        assert_eq!(shaped(query, json!({"withName": true}), value.clone()), json!({"data": {"a": {"id": 1, "name": "n"}}}));
+        assert_eq!(
+            shaped(query, json!({"withName": true}), value.clone()),
+            json!({"data": {"a": {"id": 1, "name": "n"}}})
+        );
         assert_eq!(
             shaped(query, json!({"withName": false, "hide": false}), value),
             json!({"data": {"a": {"id": 1, "x": 2}}})
@@ -640,15 +663,31 @@ mod tests {
     #[test]
     fn built_in_scalar_formats() {
         for (format, good, bad) in [
-            (ScalarFormat::Date, vec!["2026-02-28", "2024-02-29"], vec!["2026-02-29", "2026-13-01", "26-01-01", "2026-1-01"]),
-            (ScalarFormat::Time, vec!["03:04:05", "03:04", "03:04:05.123456", "03:04:05+02:00", "03:04:05Z", "03:04:05+00:00:30"], vec!["24:00:00", "3:04:05", "03:04:60", "03:04:05+2"]),
+            (
+                ScalarFormat::Date,
+                vec!["2026-02-28", "2024-02-29"],
+                vec!["2026-02-29", "2026-13-01", "26-01-01", "2026-1-01"],
+            ),
+            (
+                ScalarFormat::Time,
+                vec!["03:04:05", "03:04", "03:04:05.123456", "03:04:05+02:00", "03:04:05Z", "03:04:05+00:00:30"],
+                vec!["24:00:00", "3:04:05", "03:04:60", "03:04:05+2"],
+            ),
             (
                 ScalarFormat::DateTime,
                 vec!["2026-01-02T03:04:05+00:00", "2026-01-02 03:04:05.5", "2026-01-02T03:04:05Z"],
                 vec!["2026-01-02", "2026-01-02T25:00:00", "tomorrow"],
             ),
-            (ScalarFormat::Uuid, vec!["12345678-1234-5678-1234-567812345678"], vec!["12345678123456781234567812345678", "x2345678-1234-5678-1234-567812345678"]),
-            (ScalarFormat::Decimal, vec!["12.50", "-3", ".5", "0.000", "1E-7", "1.5e+10"], vec!["", "1.", "NaN", "1,5", "1E", "e5"]),
+            (
+                ScalarFormat::Uuid,
+                vec!["12345678-1234-5678-1234-567812345678"],
+                vec!["12345678123456781234567812345678", "x2345678-1234-5678-1234-567812345678"],
+            ),
+            (
+                ScalarFormat::Decimal,
+                vec!["12.50", "-3", ".5", "0.000", "1E-7", "1.5e+10"],
+                vec!["", "1.", "NaN", "1,5", "1E", "e5"],
+            ),
         ] {
             for text in good {
                 assert!(format_matches(format, text), "{format:?} {text}");

@@ -170,7 +170,10 @@ fn failing_resolver_sends_error_and_ends_the_subscription() {
     assert_eq!(frame["id"], "s2");
     assert_eq!(frame["payload"][0]["extensions"]["code"], "RESOLVER_ERROR");
     assert_eq!(frame["payload"][0]["path"], json!(["a"]));
-    assert!(matches!(engine.complete(sub("s2")), Err(EngineError::SubscriptionNotFound { .. })), "taking the error frame freed it");
+    assert!(
+        matches!(engine.complete(sub("s2")), Err(EngineError::SubscriptionNotFound { .. })),
+        "taking the error frame freed it"
+    );
     assert!(matches!(engine.complete(sub("s")), Err(EngineError::SubscriptionNotFound { .. })));
     assert_eq!(engine.take_released_resolvers(), vec![1, 1]);
     assert_eq!(engine.metrics().resolver_errors, 2);
@@ -190,14 +193,18 @@ fn dropped_job_counts_as_cancelled_and_does_not_stall_order() {
 
 #[test]
 fn overflow_policy_is_applied_and_counted() {
-    let engine = Engine::new(EngineConfig { max_queued_frames: 3, overflow: OverflowPolicy::DropOldest, ..Default::default() });
+    let engine =
+        Engine::new(EngineConfig { max_queued_frames: 3, overflow: OverflowPolicy::DropOldest, ..Default::default() });
     register(&engine, "c", "s", "subscription { a }", ctx(None, None));
     for value in 0..5 {
         engine.publish("e", "a", json!(value), EventScope::default()).unwrap();
     }
     let values: Vec<Value> =
         engine.drain("c").unwrap().iter().map(|f| serde_json::from_slice::<Value>(&f.to_vec()).unwrap()).collect();
-    assert_eq!(values.iter().map(|v| v["payload"]["data"]["a"].clone()).collect::<Vec<_>>(), [json!(2), json!(3), json!(4)]);
+    assert_eq!(
+        values.iter().map(|v| v["payload"]["data"]["a"].clone()).collect::<Vec<_>>(),
+        [json!(2), json!(3), json!(4)]
+    );
     assert_eq!(engine.metrics().frames_dropped_overflow, 2);
 }
 
@@ -232,7 +239,12 @@ fn everything_is_freed_after_completion() {
         let query = if index % 2 == 0 { "subscription { a { id } }" } else { "subscription { b { id } }" };
         register(&engine, &connection, &format!("s{index}"), query, ctx(Some(&format!("u{index}")), None));
         if index % 3 == 0 {
-            engine.set_resolver(SubscriptionRef { subscription_id: &format!("s{index}"), connection_id: Some(&connection) }, Some(index)).unwrap();
+            engine
+                .set_resolver(
+                    SubscriptionRef { subscription_id: &format!("s{index}"), connection_id: Some(&connection) },
+                    Some(index),
+                )
+                .unwrap();
         }
     }
     engine.publish("e", "a", json!({"id": 1}), EventScope::default()).unwrap();
@@ -254,7 +266,12 @@ fn everything_is_freed_after_completion() {
 fn document_errors_carry_graphql_messages() {
     let engine = Engine::default();
     let error = engine
-        .register(Registration { connection_id: "c", subscription_id: "s", query: "subscription {", ..Default::default() })
+        .register(Registration {
+            connection_id: "c",
+            subscription_id: "s",
+            query: "subscription {",
+            ..Default::default()
+        })
         .unwrap_err();
     let EngineError::Document(errors) = error else { panic!("{error:?}") };
     assert!(errors[0].message.contains("expected"), "{:?}", errors[0]);

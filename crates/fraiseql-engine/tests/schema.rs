@@ -60,8 +60,8 @@ fn argument_literals_are_type_checked() {
     let engine = engine();
     let errors = register(&engine, "subscription { tick(every: \"often\") }", json!({})).unwrap_err();
     assert!(!errors.is_empty());
-    let errors = register(&engine, "subscription { userChanged(id: 1, filter: {color: BLUE}) { id } }", json!({}))
-        .unwrap_err();
+    let errors =
+        register(&engine, "subscription { userChanged(id: 1, filter: {color: BLUE}) { id } }", json!({})).unwrap_err();
     assert!(errors.iter().any(|m| m.contains("BLUE")), "{errors:?}");
 }
 
@@ -109,10 +109,9 @@ type Subscription { thing: Thing  required: Thing! }
 "#;
 
 fn typed_payload(query: &str, value: Value) -> Value {
-    let engine = Engine::new(EngineConfig { schema: Some(SchemaModel::parse(TYPED_SDL).unwrap()), ..Default::default() });
-    engine
-        .register(Registration { connection_id: "c", subscription_id: "s", query, ..Default::default() })
-        .unwrap();
+    let engine =
+        Engine::new(EngineConfig { schema: Some(SchemaModel::parse(TYPED_SDL).unwrap()), ..Default::default() });
+    engine.register(Registration { connection_id: "c", subscription_id: "s", query, ..Default::default() }).unwrap();
     let root = engine.inspect(query, None, &Map::new()).unwrap().root_field;
     engine.publish("e", &root, value, EventScope::default()).unwrap();
     let frame: Value = serde_json::from_slice(&engine.drain("c").unwrap()[0].to_vec()).unwrap();
@@ -143,7 +142,10 @@ fn invalid_leaves_are_field_errors_and_null_propagates() {
         error_paths(&payload),
         [json!(["thing", "s"]), json!(["thing", "f"]), json!(["thing", "nested", "n"]), json!(["thing", "cs", 1])]
     );
-    assert!(payload["errors"][2]["message"].as_str().unwrap().contains("Cannot return null for non-nullable field Thing.n."));
+    assert!(payload["errors"][2]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Cannot return null for non-nullable field Thing.n."));
     assert!(payload["errors"][0]["locations"].is_array());
 }
 
@@ -159,7 +161,8 @@ fn null_reaches_the_root_when_everything_above_is_non_null() {
 
 #[test]
 fn abstract_types_resolve_through_typename() {
-    let query = "subscription { thing { pet { __typename name ... on Dog { barks } } animal { ... on Cat { lives } } } }";
+    let query =
+        "subscription { thing { pet { __typename name ... on Dog { barks } } animal { ... on Cat { lives } } } }";
     let payload = typed_payload(
         query,
         json!({"pet": {"__typename": "Dog", "name": "d", "barks": 1}, "animal": {"__typename": "Cat", "lives": 9, "name": "x"}}),
@@ -175,9 +178,11 @@ fn abstract_types_resolve_through_typename() {
 
 #[test]
 fn typename_of_a_concrete_type_comes_from_the_schema() {
-    let payload = typed_payload("subscription { thing { __typename list } }", json!({"__typename": "Lie", "list": [1, 2]}));
+    let payload =
+        typed_payload("subscription { thing { __typename list } }", json!({"__typename": "Lie", "list": [1, 2]}));
     assert_eq!(payload["data"], json!({"thing": {"__typename": "Thing", "list": [1, 2]}}));
-    let payload = typed_payload("subscription { thing { list maybe } }", json!({"list": [1, null], "maybe": [1, null]}));
+    let payload =
+        typed_payload("subscription { thing { list maybe } }", json!({"list": [1, null], "maybe": [1, null]}));
     assert_eq!(payload["data"], json!({"thing": null}));
     assert_eq!(error_paths(&payload), [json!(["thing", "list", 1])]);
 }

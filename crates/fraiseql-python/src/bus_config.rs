@@ -65,9 +65,8 @@ impl PyEventBusConfig {
     /// A PostgreSQL (LISTEN/NOTIFY) bus; `connection_string` must be `postgresql://` or `postgres://`.
     #[staticmethod]
     fn postgresql(connection_string: String) -> PyResult<Self> {
-        let rest = connection_string
-            .strip_prefix("postgresql://")
-            .or_else(|| connection_string.strip_prefix("postgres://"));
+        let rest =
+            connection_string.strip_prefix("postgresql://").or_else(|| connection_string.strip_prefix("postgres://"));
         if !rest.is_some_and(has_host) {
             return Err(PyValueError::new_err(format!(
                 "invalid PostgreSQL connection string {:?}: expected postgresql://[user[:password]@]host[:port]/database",

@@ -186,7 +186,8 @@ fn special(object: &Bound<'_, PyAny>, depth: usize, serializers: &Serializers) -
         return float_of(object);
     }
     if !object.is_instance_of::<PyType>() && object.hasattr(intern!(py, "__dataclass_fields__")).unwrap_or(false) {
-        let fields = types.dataclass_fields.bind(py).call1((object,)).map_err(|e| ConvertError::type_error(e.to_string()))?;
+        let fields =
+            types.dataclass_fields.bind(py).call1((object,)).map_err(|e| ConvertError::type_error(e.to_string()))?;
         let mut map = Map::new();
         for field in fields.try_iter().map_err(|e| ConvertError::type_error(e.to_string()))? {
             let field = field.map_err(|e| ConvertError::type_error(e.to_string()))?;
@@ -244,7 +245,9 @@ fn key_of(key: &Bound<'_, PyAny>) -> ConvertResult<String> {
 }
 
 fn string_of(object: &Bound<'_, PyAny>) -> ConvertResult<Value> {
-    let text = object.cast::<PyString>().map_err(|_| ConvertError::type_error(format!("expected str, got {:?}", type_name(object))))?;
+    let text = object
+        .cast::<PyString>()
+        .map_err(|_| ConvertError::type_error(format!("expected str, got {:?}", type_name(object))))?;
     text.to_str().map(|s| Value::String(s.to_owned())).map_err(|e| ConvertError::value_error(e.to_string()))
 }
 
@@ -255,17 +258,14 @@ fn int_of(object: &Bound<'_, PyAny>) -> ConvertResult<Value> {
     if let Ok(value) = object.extract::<u64>() {
         return Ok(Value::from(value));
     }
-    Err(ConvertError::value_error(format!(
-        "integer {} does not fit in 64 bits (send it as a string)",
-        repr(object)
-    )))
+    Err(ConvertError::value_error(format!("integer {} does not fit in 64 bits (send it as a string)", repr(object))))
 }
 
 fn float_of(object: &Bound<'_, PyAny>) -> ConvertResult<Value> {
     let value: f64 = object.extract().map_err(|e: PyErr| ConvertError::type_error(e.to_string()))?;
-    Number::from_f64(value)
-        .map(Value::Number)
-        .ok_or_else(|| ConvertError::value_error(format!("float {} is not valid JSON (NaN and infinities are refused)", repr(object))))
+    Number::from_f64(value).map(Value::Number).ok_or_else(|| {
+        ConvertError::value_error(format!("float {} is not valid JSON (NaN and infinities are refused)", repr(object)))
+    })
 }
 
 fn type_name(object: &Bound<'_, PyAny>) -> String {

@@ -14,15 +14,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fraiseql_engine::{
-    DocumentLimits, Engine, EngineError, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverId, ResolverJob,
-    ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
-    LATENCY_BUCKET_BOUNDS_NS,
+    DocumentLimits, Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, QueuedFrame, Registration,
+    ResolverId, ResolverJob, ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef,
+    WaitState, LATENCY_BUCKET_BOUNDS_NS,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
-use pyo3::intern;
 
 use crate::bus_config::PyEventBusConfig;
 use crate::convert;
@@ -239,7 +239,10 @@ impl PySubscriptionExecutor {
             let pending = Bound::new(py, PendingResolution { job: Mutex::new(Some(job)) })?;
             let attached_loop = this.attached_loop.lock().as_ref().map(|l| l.clone_ref(py));
             let scheduled = py.import(BRIDGE_MODULE).and_then(|bridge| {
-                bridge.call_method1(intern!(py, "schedule"), (slf, &pending, &result, this.resolver_timeout, attached_loop))
+                bridge.call_method1(
+                    intern!(py, "schedule"),
+                    (slf, &pending, &result, this.resolver_timeout, attached_loop),
+                )
             });
             if let Err(error) = scheduled {
                 let job = pending.get().job.lock().take();
@@ -345,8 +348,9 @@ impl PySubscriptionExecutor {
         serializers: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
-        let overflow = OverflowPolicy::parse(overflow)
-            .ok_or_else(|| config_error(format!("overflow must be \"drop_oldest\" or \"drop_newest\", not {overflow:?}")))?;
+        let overflow = OverflowPolicy::parse(overflow).ok_or_else(|| {
+            config_error(format!("overflow must be \"drop_oldest\" or \"drop_newest\", not {overflow:?}"))
+        })?;
         if max_queued_frames < 1 {
             return Err(config_error(format!("max_queued_frames must be at least 1, not {max_queued_frames}")));
         }
@@ -366,7 +370,9 @@ impl PySubscriptionExecutor {
         };
         if let Some(timeout) = resolver_timeout {
             if !(timeout.is_finite() && timeout > 0.0) {
-                return Err(config_error(format!("resolver_timeout must be a positive number of seconds or None, not {timeout}")));
+                return Err(config_error(format!(
+                    "resolver_timeout must be a positive number of seconds or None, not {timeout}"
+                )));
             }
         }
         let schema = match schema_sdl {
@@ -393,7 +399,8 @@ impl PySubscriptionExecutor {
                 custom_serializers.push((type_.unbind(), serializer.unbind()));
             }
         }
-        let wakeup = Wakeup::new().map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
+        let wakeup = Wakeup::new()
+            .map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
         let writer = wakeup.writer.clone();
         // Never blocks: a full socket already holds a pending wake-up.
         engine.set_ready_notifier(Some(Arc::new(move || {
@@ -475,9 +482,18 @@ impl PySubscriptionExecutor {
             Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
             _ => serde_json::Map::new(),
         };
-        let context = SecurityContext { user: scope_key(user_id, "user_id")?, tenant: scope_key(tenant_id, "tenant_id")? };
-        let mut registration =
-            Registration { connection_id, subscription_id, query, operation_name, variables, context, channel, resolver: None };
+        let context =
+            SecurityContext { user: scope_key(user_id, "user_id")?, tenant: scope_key(tenant_id, "tenant_id")? };
+        let mut registration = Registration {
+            connection_id,
+            subscription_id,
+            query,
+            operation_name,
+            variables,
+            context,
+            channel,
+            resolver: None,
+        };
         match resolver.filter(|resolver| !resolver.is_none()) {
             None => {
                 detached(py, || self.engine.register(registration))?;
@@ -551,7 +567,11 @@ impl PySubscriptionExecutor {
         let py = slf.py();
         let this = slf.get();
         let value = convert::to_json_with(data, "data", &this.serializers)?;
-        let scope = EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global: global_event };
+        let scope = EventScope {
+            tenant: scope_key(tenant_id, "tenant_id")?,
+            user: scope_key(user_id, "user_id")?,
+            global: global_event,
+        };
         let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
         // Every group's resolver runs, whatever happens to another's; a failure inside the
         // binding itself (not the resolver's) is raised once all of them ran.
@@ -580,7 +600,12 @@ impl PySubscriptionExecutor {
 
     /// Removes a subscription completely: it receives nothing afterwards and its memory is freed.
     #[pyo3(signature = (subscription_id, connection_id=None))]
-    fn complete_subscription(&self, py: Python<'_>, subscription_id: &str, connection_id: Option<&str>) -> PyResult<()> {
+    fn complete_subscription(
+        &self,
+        py: Python<'_>,
+        subscription_id: &str,
+        connection_id: Option<&str>,
+    ) -> PyResult<()> {
         detached(py, || self.engine.complete(Self::sub(subscription_id, connection_id)))?;
         self.prune_resolvers();
         Ok(())
@@ -605,7 +630,12 @@ impl PySubscriptionExecutor {
 
     /// Takes the queued frames of a connection (at most `max_frames`), oldest first.
     #[pyo3(signature = (connection_id, max_frames=None))]
-    fn drain_frames<'py>(&self, py: Python<'py>, connection_id: &str, max_frames: Option<usize>) -> PyResult<Bound<'py, PyList>> {
+    fn drain_frames<'py>(
+        &self,
+        py: Python<'py>,
+        connection_id: &str,
+        max_frames: Option<usize>,
+    ) -> PyResult<Bound<'py, PyList>> {
         self.drain_to_list(py, connection_id, max_frames.unwrap_or(usize::MAX))
     }
 
@@ -615,9 +645,10 @@ impl PySubscriptionExecutor {
     fn wait_for_frames<'py>(slf: &Bound<'py, Self>, connection_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let event_loop = py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
-            PyRuntimeError::new_err("wait_for_frames() must be called from a coroutine running on an asyncio loop")
-        })?;
+        let event_loop =
+            py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
+                PyRuntimeError::new_err("wait_for_frames() must be called from a coroutine running on an asyncio loop")
+            })?;
         Self::ensure_reader(slf, &event_loop)?;
         // An unknown connection is an error here (a waiter woken later finds it closed instead).
         attached(py, || this.engine.arm(connection_id).map(drop))?;
@@ -666,7 +697,9 @@ impl PySubscriptionExecutor {
         }
         let mut bounds_us: Vec<f64> = LATENCY_BUCKET_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1000.0).collect();
         bounds_us.push(f64::INFINITY);
-        for (name, histogram) in [("publish_latency", &snapshot.publish_latency), ("resolver_duration", &snapshot.resolver_duration)] {
+        for (name, histogram) in
+            [("publish_latency", &snapshot.publish_latency), ("resolver_duration", &snapshot.resolver_duration)]
+        {
             let entry = PyDict::new(py);
             entry.set_item("le_us", bounds_us.clone())?;
             entry.set_item("counts", histogram.bucket_counts.clone())?;
@@ -694,10 +727,13 @@ impl PySubscriptionExecutor {
             let waiter = self.waiters.lock().remove(&connection.id);
             let Some(future) = waiter else { continue };
             let future = future.bind(py);
-            let settled = future
-                .call_method0(intern!(py, "done"))
-                .and_then(|done| done.is_truthy())
-                .and_then(|done| if done { Ok(true) } else { self.settle_waiter(py, &connection.id, future) });
+            let settled = future.call_method0(intern!(py, "done")).and_then(|done| done.is_truthy()).and_then(|done| {
+                if done {
+                    Ok(true)
+                } else {
+                    self.settle_waiter(py, &connection.id, future)
+                }
+            });
             match settled {
                 Ok(true) => {}
                 Ok(false) => {
@@ -713,7 +749,12 @@ impl PySubscriptionExecutor {
     }
 
     /// An async resolver returned `result`.
-    fn _resolution_succeeded(&self, py: Python<'_>, pending: &Bound<'_, PendingResolution>, result: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn _resolution_succeeded(
+        &self,
+        py: Python<'_>,
+        pending: &Bound<'_, PendingResolution>,
+        result: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let job = pending.get().job.lock().take();
         let Some(job) = job else { return Ok(()) };
         let root_field = job.root_field.clone();
@@ -735,8 +776,12 @@ impl PySubscriptionExecutor {
             ResolverOutcome::TimedOut { seconds: self.resolver_timeout.unwrap_or_default() }
         } else {
             match error {
-                Some(error) if error.is_instance(&py.import("asyncio")?.getattr("CancelledError")?)? => ResolverOutcome::Cancelled,
-                Some(error) => ResolverOutcome::Failed(describe_failure(py, &job.root_field, &PyErr::from_value(error.clone()))),
+                Some(error) if error.is_instance(&py.import("asyncio")?.getattr("CancelledError")?)? => {
+                    ResolverOutcome::Cancelled
+                }
+                Some(error) => {
+                    ResolverOutcome::Failed(describe_failure(py, &job.root_field, &PyErr::from_value(error.clone())))
+                }
                 None => ResolverOutcome::Cancelled,
             }
         };
@@ -751,7 +796,8 @@ impl Drop for PySubscriptionExecutor {
         if let Some(event_loop) = event_loop {
             Python::attach(|py| {
                 let event_loop = event_loop.bind(py);
-                let open = event_loop.call_method0("is_closed").and_then(|closed| closed.is_truthy()).map(|closed| !closed);
+                let open =
+                    event_loop.call_method0("is_closed").and_then(|closed| closed.is_truthy()).map(|closed| !closed);
                 if open.unwrap_or(false) {
                     let _ = event_loop.call_method1("remove_reader", (self.wakeup.reader.as_raw_fd(),));
                 }

@@ -70,7 +70,10 @@ impl PyGraphQLMessage {
     #[staticmethod]
     fn from_dict(data: &Bound<'_, PyAny>) -> PyResult<Self> {
         let data = data.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("a message must be a dict, not {}", data.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+            PyTypeError::new_err(format!(
+                "a message must be a dict, not {}",
+                data.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+            ))
         })?;
         let type_ = match data.get_item("type")? {
             None => return Err(PyValueError::new_err("message has no \"type\"")),
@@ -84,7 +87,11 @@ impl PyGraphQLMessage {
             None => None,
             Some(value) if value.is_none() => None,
             Some(value) => Some(
-                value.cast::<PyString>().map_err(|_| PyTypeError::new_err("message \"id\" must be a string"))?.to_str()?.to_owned(),
+                value
+                    .cast::<PyString>()
+                    .map_err(|_| PyTypeError::new_err("message \"id\" must be a string"))?
+                    .to_str()?
+                    .to_owned(),
             ),
         };
         Ok(Self { type_, id, payload: check_payload(data.get_item("payload")?)? })
