@@ -10,6 +10,7 @@ import pytest
 from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.websockets import WebsocketsTransport
+from graphql import ExecutionResult
 
 from tests.protocol.harness import FAILING, MESSAGE_ADDED, RunningServer, wait_for_subscriptions, wait_until
 
@@ -81,11 +82,43 @@ async def test_gql_sees_document_errors(fastapi_server: RunningServer) -> None:
         await asyncio.wait_for(_drain(fastapi_server, GraphQLRequest("subscription { nope }")), 10)
 
 
-async def test_gql_sees_resolver_errors(fastapi_server: RunningServer) -> None:
-    task = asyncio.ensure_future(_drain(fastapi_server, GraphQLRequest(FAILING)))
+async def test_gql_sees_a_resolver_error_as_a_field_error_and_goes_on(fastapi_server: RunningServer) -> None:
+    async def collect(count: int) -> list[ExecutionResult]:
+        # The transport's own stream: gql's session raises on the first result with errors.
+        transport = _transport(fastapi_server, [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+        received: list[ExecutionResult] = []
+        async with (
+            Client(transport=transport),
+            contextlib.aclosing(transport.subscribe(GraphQLRequest(FAILING))) as results,
+        ):
+            async for result in results:
+                received.append(result)
+                if len(received) == count:
+                    break
+        return received
+
+    task = asyncio.ensure_future(collect(3))
     await wait_until(lambda: task.done() or fastapi_server.metrics()["active_subscriptions"] == 1)
     await wait_for_subscriptions(fastapi_server, 1)
     await fastapi_server.publish("failing", {"n": 1})
     await fastapi_server.publish("failing", {"n": 2, "fail": True})
+    await fastapi_server.publish("failing", {"n": 3})
+    first, failed, third = await asyncio.wait_for(task, 10)
+    assert (first.data, first.errors) == ({"failing": {"n": 1}}, None)
+    assert failed.data == {"failing": None}
+    # The transport leaves errors as the JSON it received (its type hint says GraphQLError).
+    errors: list[dict[str, Any]] = list(failed.errors or [])  # type: ignore[arg-type]
+    assert "ResolverExploded" in errors[0]["message"]
+    assert errors[0]["path"] == ["failing"]
+    assert (third.data, third.errors) == ({"failing": {"n": 3}}, None)
+
+
+async def test_gql_sees_an_ending_resolver_error(make_ending_server: Any) -> None:
+    server: RunningServer = await make_ending_server()
+    task = asyncio.ensure_future(_drain(server, GraphQLRequest(FAILING)))
+    await wait_until(lambda: task.done() or server.metrics()["active_subscriptions"] == 1)
+    await wait_for_subscriptions(server, 1)
+    await server.publish("failing", {"n": 1})
+    await server.publish("failing", {"n": 2, "fail": True})
     with pytest.raises(TransportQueryError, match="ResolverExploded"):
         await asyncio.wait_for(task, 10)

@@ -26,6 +26,12 @@ def _next(subscription_id: str, field: str, value: object) -> dict[str, Any]:
     return {"id": subscription_id, "type": "next", "payload": {"data": {field: value}}}
 
 
+@pytest.fixture
+async def ending_server(make_server: ServerFactory) -> RunningServer:
+    """A server whose failed resolvers end their subscriptions (``resolver_errors="end_stream"``)."""
+    return await make_server(resolver_errors="end_stream")
+
+
 async def _ready(server: RunningServer) -> Client:
     client = await server.connect()
     await client.init()
@@ -96,10 +102,11 @@ ODD_IDS = {
 
 @pytest.mark.parametrize("subscription_id", ODD_IDS.values(), ids=ODD_IDS.keys())
 async def test_odd_ids_round_trip_through_next_error_and_reuse(
-    server: RunningServer, subscription_id: str
+    ending_server: RunningServer, subscription_id: str
 ) -> None:
     """Any non-empty string is an id: frames carry it back exactly, and an id ended by a resolver
     error is free again (the handler parses the id out of the engine's error frame)."""
+    server = ending_server
     client = await _ready(server)
     await client.subscribe(subscription_id, FAILING)
     await wait_for_subscriptions(server, 1)
@@ -200,7 +207,34 @@ async def test_error_leaves_other_subscriptions_alone(server: RunningServer) -> 
 # -- rule 11: resolver failure mid-stream -----------------------------------------------------------
 
 
-async def test_resolver_failure_sends_error_and_others_continue(server: RunningServer) -> None:
+async def test_resolver_failure_is_a_field_error_and_the_stream_goes_on(server: RunningServer) -> None:
+    """The default, as GraphQL specifies (ExecuteSubscriptionEvent): the event's ``next`` carries
+    the error and ``data`` after null propagation; the raw event is never sent."""
+    client = await _ready(server)
+    await client.subscribe("f", FAILING)
+    await client.subscribe("c", COUNTER)
+    await wait_for_subscriptions(server, 2)
+    await server.publish("failing", {"n": 1, "fail": True, "secret": "raw event"})
+    message = await client.receive_json()
+    assert (message["id"], message["type"]) == ("f", "next")
+    assert "raw event" not in json.dumps(message)
+    assert message["payload"]["data"] == {"failing": None}
+    (error,) = message["payload"]["errors"]
+    assert "ResolverExploded" in error["message"]
+    assert (error["path"], error["locations"]) == (["failing"], [{"line": 1, "column": 16}])
+    assert error["extensions"] == {"code": "RESOLVER_ERROR"}
+    await server.publish("failing", {"n": 2})
+    assert await client.receive_json() == _next("f", "failing", {"n": 2})
+    await server.publish("counter", {"n": 1})
+    assert await client.receive_json() == _next("c", "counter", {"n": 1})
+    await client.expect_open()
+    assert server.metrics()["active_subscriptions"] == 2
+
+
+async def test_end_stream_resolver_failure_sends_error_and_others_continue(
+    ending_server: RunningServer,
+) -> None:
+    server = ending_server
     client = await _ready(server)
     await client.subscribe("f", FAILING)
     await client.subscribe("c", COUNTER)
@@ -227,7 +261,8 @@ async def test_resolver_failure_sends_error_and_others_continue(server: RunningS
     assert await client.receive_json() == _next("f", "failing", {"n": 4})
 
 
-async def test_resolver_failure_on_one_connection_spares_the_others(server: RunningServer) -> None:
+async def test_resolver_failure_on_one_connection_spares_the_others(ending_server: RunningServer) -> None:
+    server = ending_server
     first, second = await _ready(server), await _ready(server)
     await first.subscribe("f", FAILING)
     await second.subscribe("c", COUNTER)
@@ -335,7 +370,8 @@ async def test_complete_of_unknown_id_before_init_is_ignored(server: RunningServ
     await client.init()
 
 
-async def test_complete_of_finished_ids_is_ignored(server: RunningServer) -> None:
+async def test_complete_of_finished_ids_is_ignored(ending_server: RunningServer) -> None:
+    server = ending_server
     client = await _ready(server)
     await client.subscribe("done", COUNTER)
     await client.subscribe("failed", FAILING)
@@ -414,7 +450,7 @@ async def test_subscription_limit_per_connection(make_server: ServerFactory) -> 
 
 
 async def test_failed_subscriptions_free_their_slot(make_server: ServerFactory) -> None:
-    server = await make_server(max_subscriptions_per_connection=1)
+    server = await make_server(max_subscriptions_per_connection=1, resolver_errors="end_stream")
     client = await _ready(server)
     await client.subscribe("bad", "subscription { nope }")
     assert (await client.receive_json())["type"] == "error"

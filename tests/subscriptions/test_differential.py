@@ -4,6 +4,8 @@ schema, document and root value (``data``, and the ``path`` of every error, in o
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 from typing import Any
 
@@ -183,3 +185,62 @@ def test_shaping_equals_graphql_core(case: tuple[str, str, Any]) -> None:
     expected_data, expected_paths = reference(document, root, value)
     assert payload["data"] == expected_data, (document, value)
     assert [error["path"] for error in payload.get("errors", [])] == expected_paths, (document, value)
+
+
+# -- a resolver that raises: graphql-core's subscribe (ExecuteSubscriptionEvent) ------------------
+
+
+class ResolverFailed(Exception):
+    """What the root field's resolver raises in both executions."""
+
+
+def _raise(*_: Any, **__: Any) -> Any:
+    raise ResolverFailed("the resolver failed")
+
+
+async def _one_event(*_: Any, **__: Any) -> Any:
+    yield {"id": "1"}
+
+
+def _subscribe_reference(document: str) -> dict[str, Any]:
+    """graphql-core's result for the first event when the root field's resolver raises."""
+    schema = graphql.build_schema(SDL)
+    assert schema.subscription_type is not None
+    for field in schema.subscription_type.fields.values():
+        field.subscribe = _one_event
+        field.resolve = _raise
+
+    async def first() -> graphql.ExecutionResult:
+        stream = graphql.subscribe(schema, graphql.parse(document))
+        if inspect.isawaitable(stream):
+            stream = await stream
+        assert not isinstance(stream, graphql.ExecutionResult), stream
+        result: graphql.ExecutionResult = await anext(stream)
+        return result
+
+    formatted: dict[str, Any] = json.loads(json.dumps(asyncio.run(first()).formatted))
+    return formatted
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.sampled_from(["", "renamed: ", "x: "]))
+def test_a_raising_resolver_gives_what_graphql_core_subscribe_gives(
+    case: tuple[str, str, Any], alias: str
+) -> None:
+    root, document, _ = case
+    document = document.replace("subscription { " + root, "subscription { " + alias + root, 1)
+    if graphql.validate(SCHEMA, graphql.parse(document)):
+        return
+    expected = _subscribe_reference(document)
+    executor = PySubscriptionExecutor(schema_sdl=SDL)
+    executor.register_subscription("c", "s", document, resolver=_raise)
+    executor.publish_event("e", root, {"id": "1"})
+    frame = executor.next_event("s")
+    assert frame is not None
+    message = json.loads(frame)
+    assert message["type"] == "next", "a field error, not the end of the stream"
+    payload = message["payload"]
+    assert payload["data"] == expected["data"], document
+    located = [(error["path"], error["locations"]) for error in payload["errors"]]
+    assert located == [(error["path"], error["locations"]) for error in expected["errors"]], document
+    assert payload["errors"][0]["extensions"]["code"] == "RESOLVER_ERROR"

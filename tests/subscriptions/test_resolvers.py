@@ -111,7 +111,7 @@ def test_resolver_given_at_registration(executor: PySubscriptionExecutor) -> Non
     assert executor.get_metrics()["active_subscriptions"] == 1
 
 
-def test_a_bad_result_ends_only_its_own_group(executor: PySubscriptionExecutor) -> None:
+def test_a_bad_result_is_an_error_of_its_own_group_only(executor: PySubscriptionExecutor) -> None:
     class Hostile:
         def __getattr__(self, name: str) -> Any:
             raise RuntimeError(f"no {name} here")
@@ -119,7 +119,9 @@ def test_a_bad_result_ends_only_its_own_group(executor: PySubscriptionExecutor) 
     executor.register_subscription("c", "a", "subscription { x { id } }", resolver=lambda e, v: Hostile())
     executor.register_subscription("c", "b", "subscription { x { id } }", resolver=lambda e, v: {"id": 1})
     executor.publish_event("e", "x", {})
-    assert decode(executor.next_event("a"))["type"] == "error"
+    failed = decode(executor.next_event("a"))
+    assert failed["payload"]["data"] == {"x": None}
+    assert failed["payload"]["errors"][0]["extensions"]["code"] == "RESOLVER_ERROR"
     assert decode(executor.next_event("b"))["payload"]["data"]["x"] == {"id": 1}
 
 
@@ -136,11 +138,13 @@ def test_resolver_may_return_dataclasses(executor: PySubscriptionExecutor) -> No
     assert decode(executor.next_event("s"))["payload"] == {"data": {"users": {"id": 3, "name": "Ann"}}}
 
 
-def test_raising_resolver_sends_an_error_and_ends_only_that_subscription(
+def test_raising_resolver_is_a_field_error_and_the_stream_goes_on(
     executor: PySubscriptionExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
     def broken(event: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
-        raise ValueError("database is down")
+        if event["id"] == 1:
+            raise ValueError("database is down")
+        return event
 
     executor.register_subscription("c", "bad", "subscription { a { id } }")
     executor.register_subscription("c", "good", "subscription { a { id } }")
@@ -148,34 +152,92 @@ def test_raising_resolver_sends_an_error_and_ends_only_that_subscription(
     with caplog.at_level(logging.ERROR, logger="fraiseql.subscriptions"):
         executor.publish_event("e", "a", {"id": 1, "raw": "never sent"})
     assert "resolver for 'a' failed" in caplog.text
+    assert [record.__dict__["event"] for record in caplog.records] == ["resolver.failed"]
     frame = executor.next_event("bad")
     assert frame is not None
     assert b"never sent" not in frame
-    error = decode(frame)
-    assert error["type"] == "error"
-    assert error["payload"] == [
-        {
-            "message": 'Resolver for "a" raised ValueError: database is down',
-            "path": ["a"],
-            "extensions": {"code": "RESOLVER_ERROR"},
-        }
-    ]
+    message = decode(frame)
+    assert message["type"] == "next"
+    assert message["payload"] == {
+        "data": {"a": None},
+        "errors": [
+            {
+                "message": 'Resolver for "a" raised ValueError: database is down',
+                "locations": [{"line": 1, "column": 16}],
+                "path": ["a"],
+                "extensions": {"code": "RESOLVER_ERROR"},
+            }
+        ],
+    }
     assert decode(executor.next_event("good"))["type"] == "next"
     executor.publish_event("e", "a", {"id": 2})
-    assert executor.next_event("good") is not None
+    assert decode(executor.next_event("bad"))["payload"] == {"data": {"a": {"id": 2}}}
     metrics = executor.get_metrics()
-    assert (metrics["resolver_calls"], metrics["resolver_errors"]) == (1, 1)
-    assert metrics["active_subscriptions"] == 1, "the failed subscription is freed once its error is taken"
+    assert (metrics["resolver_calls"], metrics["resolver_errors"]) == (2, 1)
+    assert metrics["active_subscriptions"] == 2, "a field error ends nothing"
+
+
+def test_a_field_error_of_a_non_null_root_field_makes_data_null() -> None:
+    sdl = "type Query { ok: Int } type Item { id: ID! } type Subscription { item: Item! }"
+    executor = PySubscriptionExecutor(schema_sdl=sdl)
+
+    def resolver(event: dict[str, Any]) -> dict[str, Any]:
+        raise KeyError("id")
+
+    executor.register_subscription("c", "s", "subscription { renamed: item { id } }", resolver=resolver)
+    executor.publish_event("e", "item", {"id": "1"})
+    payload = decode(executor.next_event("s"))["payload"]
+    assert payload["data"] is None
+    assert payload["errors"][0]["path"] == ["renamed"], "the path uses the alias"
+
+
+def test_an_exception_with_graphql_extensions_keeps_them(executor: PySubscriptionExecutor) -> None:
+    graphql = pytest.importorskip("graphql")
+
+    def resolver(event: dict[str, Any]) -> dict[str, Any]:
+        raise graphql.GraphQLError("Order 7 was deleted", extensions={"code": "NOT_FOUND", "order": 7})
+
+    executor.register_subscription("c", "s", "subscription { order { id } }", resolver=resolver)
+    executor.publish_event("e", "order", {"id": 7})
+    error = decode(executor.next_event("s"))["payload"]["errors"][0]
+    assert (error["message"], error["extensions"]) == (
+        "Order 7 was deleted",
+        {"code": "NOT_FOUND", "order": 7},
+    )
+
+
+def test_end_stream_policy_ends_the_subscription_with_an_error() -> None:
+    executor = PySubscriptionExecutor(resolver_errors="end_stream")
+    assert executor.resolver_errors == "end_stream"
+
+    def broken(event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("database is down")
+
+    executor.register_subscription("c", "bad", "subscription { a { id } }", resolver=broken)
+    executor.publish_event("e", "a", {"id": 1, "raw": "never sent"})
+    frame = executor.next_event("bad")
+    assert frame is not None
+    assert b"never sent" not in frame
+    message = decode(frame)
+    assert message["type"] == "error"
+    assert message["payload"][0]["extensions"] == {"code": "RESOLVER_ERROR"}
+    metrics = executor.get_metrics()
+    assert metrics["active_subscriptions"] == 0, "the failed subscription is freed once its error is taken"
     assert metrics["registered_resolvers"] == 0
+    assert metrics["subscriptions_terminated_by_error"] == 1
+
+
+def test_unknown_resolver_error_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match='resolver_errors must be "field_error" or "end_stream"'):
+        PySubscriptionExecutor(resolver_errors="ignore")  # type: ignore[arg-type]
 
 
 def test_unserializable_result_is_an_error(executor: PySubscriptionExecutor) -> None:
     executor.register_subscription("c", "s", "subscription { a { id } }")
     executor.register_resolver("s", lambda event, variables: {"id": {1, 2}})
     executor.publish_event("e", "a", {"id": 1})
-    error = decode(executor.next_event("s"))
-    assert error["type"] == "error"
-    assert "unsupported type 'set' at the resolver result[\"id\"]" in error["payload"][0]["message"]
+    error = decode(executor.next_event("s"))["payload"]["errors"][0]
+    assert "unsupported type 'set' at the resolver result[\"id\"]" in error["message"]
 
 
 def test_slow_sync_resolver_times_out() -> None:
@@ -188,8 +250,8 @@ def test_slow_sync_resolver_times_out() -> None:
     executor.register_subscription("c", "s", "subscription { a { id } }")
     executor.register_resolver("s", slow)
     executor.publish_event("e", "a", {"id": 1})
-    error = decode(executor.next_event("s"))
-    assert error["payload"][0]["extensions"]["code"] == "RESOLVER_TIMEOUT"
+    error = decode(executor.next_event("s"))["payload"]["errors"][0]
+    assert error["extensions"]["code"] == "RESOLVER_TIMEOUT"
     assert executor.get_metrics()["resolver_timeouts"] == 1
 
 
@@ -252,7 +314,7 @@ async def test_async_resolver_timeout_and_error() -> None:
     while len(codes) < 2:
         for frame in await asyncio.wait_for(executor.wait_for_frames("c"), 5):
             message = decode(frame)
-            codes[message["id"]] = message["payload"][0]["extensions"]["code"]
+            codes[message["id"]] = message["payload"]["errors"][0]["extensions"]["code"]
     assert codes == {"slow": "RESOLVER_TIMEOUT", "bad": "RESOLVER_ERROR"}
     metrics = executor.get_metrics()
     assert (metrics["resolver_timeouts"], metrics["resolver_errors"], metrics["pending_resolver_jobs"]) == (

@@ -123,6 +123,25 @@ pub struct ShapePlan {
     /// With a schema: the root field's type and identity (results are then completed as the
     /// specification's CompleteValue does: leaf coercion, non-null propagation, `errors`).
     pub(crate) root_typed: Option<TypedField>,
+    /// The root field's response key (its alias, if any) and position, for errors of the field.
+    pub(crate) root_response_key: Arc<str>,
+    pub(crate) root_location: Option<Location>,
+}
+
+impl ShapePlan {
+    /// An error of the root field itself (its resolver failed), at the root field's path and
+    /// location, as graphql-core reports a field resolver's exception.
+    pub fn root_field_error(&self, message: impl Into<String>) -> GraphQLError {
+        let mut error = GraphQLError::new(message)
+            .with_path(vec![crate::error::PathSegment::Field(self.root_response_key.to_string())]);
+        error.locations.extend(self.root_location);
+        error
+    }
+
+    /// Whether the schema declares the root field non-null (a field error then makes `data` null).
+    pub fn root_is_non_null(&self) -> bool {
+        matches!(self.root_typed.as_ref().map(|field| &field.output), Some(OutputType::NonNull(_)))
+    }
 }
 
 /// A field's output type, as the writer walks it.
@@ -412,7 +431,14 @@ impl CompiledOperation {
         };
         let mut data_head = b"{\"data\":{".to_vec();
         data_head.extend_from_slice(&json_key(&self.root.response_key));
-        Ok(ShapePlan { root_field: self.root.name.clone(), data_head: data_head.into(), root_selection, root_typed })
+        Ok(ShapePlan {
+            root_field: self.root.name.clone(),
+            data_head: data_head.into(),
+            root_selection,
+            root_typed,
+            root_response_key: self.root.response_key.clone(),
+            root_location: self.root.location,
+        })
     }
 }
 

@@ -20,7 +20,7 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
 use crate::document::{DocumentCache, DocumentLimits, ShapePlan};
-use crate::error::{EngineError, EngineResult, GraphQLError, PathSegment};
+use crate::error::{EngineError, EngineResult, GraphQLError};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::memory;
 use crate::metrics::{Metrics, MetricsSnapshot};
@@ -48,6 +48,7 @@ pub struct EngineConfig {
     /// Validate documents against this schema (every rule) and coerce variables to its types.
     pub schema: Option<SchemaModel>,
     pub document_limits: DocumentLimits,
+    pub resolver_errors: ResolverErrorPolicy,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +60,7 @@ impl Default for EngineConfig {
             scope_fields: ScopeFields::default(),
             schema: None,
             document_limits: DocumentLimits::default(),
+            resolver_errors: ResolverErrorPolicy::default(),
         }
     }
 }
@@ -102,12 +104,51 @@ pub struct SubscriptionRef<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ResolverOutcome {
     Value(Value),
-    /// The resolver raised or returned something unusable; the message is client-facing.
-    Failed(String),
+    /// The resolver raised or returned something unusable. The message is client-facing; the
+    /// extensions (for example a `code`) are the application's, when its exception carried some.
+    Failed {
+        message: String,
+        extensions: Map<String, Value>,
+    },
     TimedOut {
         seconds: f64,
     },
     Cancelled,
+}
+
+impl ResolverOutcome {
+    /// A failure with a client-facing message and the default code (`RESOLVER_ERROR`).
+    pub fn failed(message: impl Into<String>) -> Self {
+        Self::Failed { message: message.into(), extensions: Map::new() }
+    }
+}
+
+/// What a failed resolver (raised, timed out, unusable result) does to its subscriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolverErrorPolicy {
+    /// GraphQL's ExecuteSubscriptionEvent: a field error of that one event. The subscribers get
+    /// a `next` whose payload has `errors` and `data` after null propagation; the stream goes on.
+    #[default]
+    FieldError,
+    /// The subscriptions end with an `error` message (and are freed once it is taken).
+    EndStream,
+}
+
+impl ResolverErrorPolicy {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "field_error" => Some(Self::FieldError),
+            "end_stream" => Some(Self::EndStream),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FieldError => "field_error",
+            Self::EndStream => "end_stream",
+        }
+    }
 }
 
 /// The result of one publish call.
@@ -497,7 +538,8 @@ impl Engine {
                             outcome.jobs.push(job);
                         }
                     } else {
-                        outcome.frames_queued += self.fan_out(group, &event, &event.data, &mut to_wake);
+                        outcome.frames_queued +=
+                            self.fan_out(group, &event, &mut to_wake, || shape::next_payload(&group.plan, &event.data));
                     }
                 }
             }
@@ -548,9 +590,17 @@ impl Engine {
         })
     }
 
-    /// Queues `value`, shaped once, to every member allowed to see `event`.
-    fn fan_out(&self, group: &Group, event: &Event, value: &Value, to_wake: &mut Vec<Arc<Connection>>) -> usize {
+    /// Queues a `next` frame to every member allowed to see `event`; its payload is made by
+    /// `payload_of` once, and only if some member receives it.
+    fn fan_out(
+        &self,
+        group: &Group,
+        event: &Event,
+        to_wake: &mut Vec<Arc<Connection>>,
+        payload_of: impl FnOnce() -> Vec<u8>,
+    ) -> usize {
         let metrics = &self.inner.metrics;
+        let mut payload_of = Some(payload_of);
         let mut payload: Option<Arc<[u8]>> = None;
         let (mut queued, mut dropped, mut hidden) = (0u64, 0u64, 0u64);
         for member in &group.members {
@@ -563,7 +613,7 @@ impl Engine {
             }
             let body = payload.get_or_insert_with(|| {
                 metrics.payloads_serialized.fetch_add(1, Relaxed);
-                Arc::from(shape::next_payload(&group.plan, value))
+                Arc::from(payload_of.take().map(|make| make()).unwrap_or_default())
             });
             let pushed = push_to(member, FrameKind::Next, body, to_wake);
             queued += u64::from(pushed.queued);
@@ -599,7 +649,7 @@ impl Engine {
             ResolverOutcome::TimedOut { .. } => {
                 inner.metrics.resolver_timeouts.fetch_add(1, Relaxed);
             }
-            ResolverOutcome::Failed(_) | ResolverOutcome::Cancelled => {
+            ResolverOutcome::Failed { .. } | ResolverOutcome::Cancelled => {
                 inner.metrics.resolver_errors.fetch_add(1, Relaxed);
             }
         }
@@ -615,11 +665,18 @@ impl Engine {
                 order.next_to_deliver += 1;
                 match outcome {
                     ResolverOutcome::Value(value) => {
-                        self.fan_out(group, &event, &value, &mut to_wake);
+                        self.fan_out(group, &event, &mut to_wake, || shape::next_payload(&group.plan, &value));
                     }
                     failure => {
-                        let error = resolver_error(&group.root_field, &failure);
-                        self.fail_members(group, &event, &error, &mut to_wake);
+                        let error = resolver_error(group, failure);
+                        match inner.config.resolver_errors {
+                            ResolverErrorPolicy::FieldError => {
+                                self.fan_out(group, &event, &mut to_wake, || {
+                                    shape::field_error_payload(&group.plan, &error)
+                                });
+                            }
+                            ResolverErrorPolicy::EndStream => self.fail_members(group, &event, &error, &mut to_wake),
+                        }
                     }
                 }
             }
@@ -708,6 +765,7 @@ impl Engine {
             frames_queued: m.frames_queued.load(Relaxed),
             frames_delivered: m.frames_delivered.load(Relaxed),
             frames_dropped_overflow: m.frames_dropped_overflow.load(Relaxed),
+            frames_dropped_unsent: m.frames_dropped_unsent.load(Relaxed),
             events_filtered_out: m.events_filtered_out.load(Relaxed),
             payloads_serialized: m.payloads_serialized.load(Relaxed),
             resolver_calls: m.resolver_calls.load(Relaxed),
@@ -740,7 +798,8 @@ impl Engine {
         if registry.by_id.get_mut(&id).is_some_and(|keys| keys.remove(key)) {
             registry.by_id.remove(&id);
         }
-        connection.purge(key);
+        let unsent = connection.purge(key);
+        self.inner.metrics.frames_dropped_unsent.fetch_add(unsent as u64, Relaxed);
         let mut close_implicit = false;
         if let Some(entry) = registry.connections.get_mut(&connection.id) {
             entry.subscriptions.remove(&id);
@@ -940,6 +999,11 @@ impl ResolverJob {
         &self.event
     }
 
+    /// The group this job computes a result for (its results are delivered in order).
+    pub fn group_id(&self) -> u64 {
+        self.group
+    }
+
     pub fn elapsed(&self) -> std::time::Duration {
         self.started.elapsed()
     }
@@ -973,14 +1037,23 @@ fn push_to(member: &Member, kind: FrameKind, body: &Arc<[u8]>, to_wake: &mut Vec
     pushed
 }
 
-fn resolver_error(root_field: &str, outcome: &ResolverOutcome) -> GraphQLError {
-    let (message, code) = match outcome {
-        ResolverOutcome::Failed(message) => (message.clone(), "RESOLVER_ERROR"),
+/// The GraphQL error of a failed resolver, at the root field's path (its alias, if any).
+fn resolver_error(group: &Group, outcome: ResolverOutcome) -> GraphQLError {
+    let root_field = &group.root_field;
+    let (message, code, extensions) = match outcome {
+        ResolverOutcome::Failed { message, extensions } => (message, "RESOLVER_ERROR", extensions),
         ResolverOutcome::TimedOut { seconds } => {
-            (format!("Resolver for \"{root_field}\" timed out after {seconds} s."), "RESOLVER_TIMEOUT")
+            (format!("Resolver for \"{root_field}\" timed out after {seconds} s."), "RESOLVER_TIMEOUT", Map::new())
         }
-        ResolverOutcome::Cancelled => (format!("Resolver for \"{root_field}\" was cancelled."), "RESOLVER_CANCELLED"),
-        ResolverOutcome::Value(_) => (String::new(), "INTERNAL"),
+        ResolverOutcome::Cancelled => {
+            (format!("Resolver for \"{root_field}\" was cancelled."), "RESOLVER_CANCELLED", Map::new())
+        }
+        ResolverOutcome::Value(_) => (String::new(), "INTERNAL", Map::new()),
     };
-    GraphQLError::new(message).with_code(code).with_path(vec![PathSegment::Field(root_field.to_owned())])
+    let mut error = group.plan.root_field_error(message);
+    error.extensions = extensions;
+    if !error.extensions.contains_key("code") {
+        error = error.with_code(code);
+    }
+    error
 }

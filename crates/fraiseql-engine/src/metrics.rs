@@ -80,6 +80,8 @@ pub struct Metrics {
     pub frames_queued: AtomicU64,
     pub frames_delivered: AtomicU64,
     pub frames_dropped_overflow: AtomicU64,
+    /// Frames still queued when their subscription was completed or their connection closed.
+    pub frames_dropped_unsent: AtomicU64,
     pub events_filtered_out: AtomicU64,
     pub payloads_serialized: AtomicU64,
     pub resolver_calls: AtomicU64,
@@ -103,6 +105,7 @@ pub struct MetricsSnapshot {
     pub frames_queued: u64,
     pub frames_delivered: u64,
     pub frames_dropped_overflow: u64,
+    pub frames_dropped_unsent: u64,
     pub events_filtered_out: u64,
     pub payloads_serialized: u64,
     pub resolver_calls: u64,

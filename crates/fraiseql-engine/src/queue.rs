@@ -218,15 +218,18 @@ impl Connection {
         state.frames.remove(index)
     }
 
-    /// Forgets every queued frame of a subscription (it was completed).
-    pub fn purge(&self, subscription: SubscriptionKey) {
+    /// Forgets every queued frame of a subscription (it was completed); returns how many.
+    pub fn purge(&self, subscription: SubscriptionKey) -> usize {
         let mut state = self.state.lock();
+        let before = state.frames.len();
         if state.frames.iter().any(|frame| frame.subscription == subscription) {
             state.frames.retain(|frame| frame.subscription != subscription);
         }
+        let purged = before - state.frames.len();
         if state.frames.is_empty() && state.frames.capacity() > 64 {
             state.frames.shrink_to_fit();
         }
+        purged
     }
 
     pub fn arm(&self) -> WaitState {

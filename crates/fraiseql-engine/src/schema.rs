@@ -55,6 +55,14 @@ impl SchemaModel {
     pub fn sdl(&self) -> &str {
         &self.sdl
     }
+
+    /// The argument names of a field of the `Subscription` type, or `None` when it has no such
+    /// field.
+    pub fn subscription_field_arguments(&self, field: &str) -> Option<Vec<String>> {
+        let root = self.valid.schema_definition.subscription.as_ref()?;
+        let definition = self.valid.type_field(root.name.as_str(), field).ok()?;
+        Some(definition.arguments.iter().map(|argument| argument.name.to_string()).collect())
+    }
 }
 
 #[cfg(test)]
@@ -65,6 +73,14 @@ mod tests {
     fn parses_valid_sdl() {
         let schema = SchemaModel::parse("type Query { a: Int } type Subscription { tick: Int }").unwrap();
         assert!(schema.sdl().contains("Subscription"));
+    }
+
+    #[test]
+    fn lists_the_arguments_of_a_subscription_field() {
+        let schema =
+            SchemaModel::parse("type Query { a: Int } type Subscription { tick(every: Int, n: ID): Int }").unwrap();
+        assert_eq!(schema.subscription_field_arguments("tick"), Some(vec!["every".to_owned(), "n".to_owned()]));
+        assert_eq!(schema.subscription_field_arguments("tock"), None);
     }
 
     #[test]

@@ -24,6 +24,24 @@ pub fn next_payload(plan: &ShapePlan, root_value: &Value) -> Vec<u8> {
     out
 }
 
+/// The `next` payload of an event whose root field failed (its resolver raised, timed out or
+/// returned something unusable): `errors` holds `error`, and `data` is what null propagation
+/// leaves, `{"<root key>":null}`, or `null` when the schema declares the root field non-null.
+/// This is the specification's ExecuteSubscriptionEvent with a field error.
+pub fn field_error_payload(plan: &ShapePlan, error: &GraphQLError) -> Vec<u8> {
+    let mut out = Vec::with_capacity(192);
+    if plan.root_is_non_null() {
+        out.extend_from_slice(b"{\"data\":null");
+    } else {
+        out.extend_from_slice(&plan.data_head);
+        out.extend_from_slice(b"null}");
+    }
+    out.extend_from_slice(b",\"errors\":");
+    out.extend_from_slice(&error_payload(std::slice::from_ref(error)));
+    out.push(b'}');
+    out
+}
+
 /// The payload of an `error` message: a JSON array of GraphQL formatted errors.
 pub fn error_payload(errors: &[GraphQLError]) -> Vec<u8> {
     let array = Value::Array(errors.iter().map(GraphQLError::to_json).collect());

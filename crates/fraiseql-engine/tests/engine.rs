@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use fraiseql_engine::{
-    Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, Registration, ResolverOutcome, SecurityContext,
-    SubscriptionRef, WaitState,
+    Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, Registration, ResolverErrorPolicy, ResolverOutcome,
+    SecurityContext, SubscriptionRef, WaitState,
 };
 use serde_json::{json, Value};
 
@@ -148,14 +148,70 @@ fn resolver_jobs_run_once_per_group_and_deliver_in_publish_order() {
     assert_eq!(engine.metrics().resolver_calls, 2);
 }
 
+fn ending_streams() -> Engine {
+    Engine::new(EngineConfig { resolver_errors: ResolverErrorPolicy::EndStream, ..Default::default() })
+}
+
+#[test]
+fn failing_resolver_is_a_field_error_of_that_event_only() {
+    let engine = Engine::default();
+    register(&engine, "c", "s", "subscription { renamed: a { v } }", ctx(None, None));
+    engine.set_resolver(sub("s"), Some(1)).unwrap();
+    let job = engine.publish("e", "a", json!({"v": 1}), EventScope::default()).unwrap().jobs.pop().unwrap();
+    job.finish(ResolverOutcome::failed("boom"));
+    let frame = next(&engine, "s").expect("a next frame carrying the error");
+    assert_eq!(frame["type"], "next");
+    assert_eq!(
+        frame["payload"],
+        json!({"data": {"renamed": null}, "errors": [{
+            "message": "boom",
+            "locations": [{"line": 1, "column": 16}],
+            "path": ["renamed"],
+            "extensions": {"code": "RESOLVER_ERROR"},
+        }]})
+    );
+    let job = engine.publish("e", "a", json!({"v": 2}), EventScope::default()).unwrap().jobs.pop();
+    job.expect("the subscription goes on").finish(ResolverOutcome::Value(json!({"v": 2})));
+    assert_eq!(next(&engine, "s").unwrap()["payload"], json!({"data": {"renamed": {"v": 2}}}));
+    let job = engine.publish("e", "a", json!({"v": 3}), EventScope::default()).unwrap().jobs.pop().unwrap();
+    job.finish(ResolverOutcome::TimedOut { seconds: 0.5 });
+    let frame = next(&engine, "s").unwrap();
+    assert_eq!(frame["payload"]["errors"][0]["extensions"]["code"], "RESOLVER_TIMEOUT");
+    let metrics = engine.metrics();
+    assert_eq!((metrics.active_subscriptions, metrics.resolver_errors, metrics.resolver_timeouts), (1, 1, 1));
+}
+
+#[test]
+fn a_field_error_keeps_the_application_s_extensions_and_is_shared_by_the_group() {
+    let engine = Engine::default();
+    for id in ["s1", "s2"] {
+        let registration = Registration {
+            connection_id: id,
+            subscription_id: id,
+            query: "subscription { a { v } }",
+            resolver: Some(7),
+            ..Default::default()
+        };
+        engine.register(registration).unwrap();
+    }
+    let job = engine.publish("e", "a", json!({}), EventScope::default()).unwrap().jobs.pop().unwrap();
+    let extensions = json!({"code": "NOT_FOUND", "id": 3}).as_object().unwrap().clone();
+    job.finish(ResolverOutcome::Failed { message: "No such order".into(), extensions });
+    for id in ["s1", "s2"] {
+        let error = &next(&engine, id).unwrap()["payload"]["errors"][0];
+        assert_eq!(error["extensions"], json!({"code": "NOT_FOUND", "id": 3}));
+    }
+    assert_eq!(engine.metrics().payloads_serialized, 1, "one serialization for the group");
+}
+
 #[test]
 fn failing_resolver_sends_error_and_ends_the_subscription() {
-    let engine = Engine::default();
+    let engine = ending_streams();
     register(&engine, "c", "s", "subscription { a { v } }", ctx(None, None));
     register(&engine, "c", "plain", "subscription { a { v } }", ctx(None, None));
     engine.set_resolver(sub("s"), Some(1)).unwrap();
     let job = engine.publish("e", "a", json!({"v": 1}), EventScope::default()).unwrap().jobs.pop().unwrap();
-    job.finish(ResolverOutcome::Failed("Resolver for \"a\" raised ValueError: boom".into()));
+    job.finish(ResolverOutcome::failed("Resolver for \"a\" raised ValueError: boom"));
     assert_eq!(engine.drain("c").unwrap().len(), 2, "the plain subscription got its frame");
     let job = engine.publish("e", "a", json!({"v": 2}), EventScope::default()).unwrap().jobs.pop();
     assert!(job.is_none(), "an ended subscription gets no more work");
@@ -163,7 +219,7 @@ fn failing_resolver_sends_error_and_ends_the_subscription() {
     engine.set_resolver(sub("s2"), Some(1)).unwrap();
     engine.complete(sub("plain")).unwrap();
     let job = engine.publish("e", "a", json!({"v": 3}), EventScope::default()).unwrap().jobs.pop().unwrap();
-    job.finish(ResolverOutcome::Failed("Resolver for \"a\" raised ValueError: boom".into()));
+    job.finish(ResolverOutcome::failed("Resolver for \"a\" raised ValueError: boom"));
     let frame = engine.next_frame(sub("s2")).unwrap().expect("the error frame");
     let frame: Value = serde_json::from_slice(&frame.to_vec()).unwrap();
     assert_eq!(frame["type"], "error");
@@ -188,7 +244,7 @@ fn dropped_job_counts_as_cancelled_and_does_not_stall_order() {
     let first = engine.publish("e", "a", json!({"v": 1}), EventScope::default()).unwrap();
     drop(first);
     let frame: Value = serde_json::from_slice(&engine.drain("c").unwrap()[0].to_vec()).unwrap();
-    assert_eq!(frame["payload"][0]["extensions"]["code"], "RESOLVER_CANCELLED");
+    assert_eq!(frame["payload"]["errors"][0]["extensions"]["code"], "RESOLVER_CANCELLED");
 }
 
 #[test]
@@ -332,7 +388,12 @@ fn one_resolver_call_per_group_whoever_the_members_are() {
 #[test]
 fn an_error_frame_survives_overflow_and_frees_its_subscription() {
     for policy in [OverflowPolicy::DropOldest, OverflowPolicy::DropNewest] {
-        let engine = Engine::new(EngineConfig { max_queued_frames: 2, overflow: policy, ..Default::default() });
+        let engine = Engine::new(EngineConfig {
+            max_queued_frames: 2,
+            overflow: policy,
+            resolver_errors: ResolverErrorPolicy::EndStream,
+            ..Default::default()
+        });
         register(&engine, "c", "plain", "subscription { a }", ctx(None, None));
         engine
             .register(Registration {
@@ -345,7 +406,7 @@ fn an_error_frame_survives_overflow_and_frees_its_subscription() {
             .unwrap();
         let job = engine.publish("e", "a", json!(1), EventScope::default()).unwrap().jobs.pop().unwrap();
         engine.publish("e", "a", json!(2), EventScope::default()).unwrap();
-        job.finish(ResolverOutcome::Failed("boom".into()));
+        job.finish(ResolverOutcome::failed("boom"));
         engine.publish("e", "a", json!(3), EventScope::default()).unwrap();
         let frames = engine.drain("c").unwrap();
         assert!(frames.iter().any(|frame| frame.is_terminal()), "{policy:?}: the error frame was kept");
@@ -378,4 +439,18 @@ fn resolver_results_waiting_for_a_slow_one_are_bounded() {
     }
     assert_eq!(engine.drain("c").unwrap().len(), 10);
     assert_eq!(engine.publish("e", "a", json!(99), EventScope::default()).unwrap().jobs.len(), 1);
+}
+
+#[test]
+fn frames_left_unsent_by_a_completion_or_a_close_are_counted() {
+    let engine = Engine::default();
+    register(&engine, "c1", "s", "subscription { a }", ctx(None, None));
+    register(&engine, "c2", "s", "subscription { a }", ctx(None, None));
+    for value in 0..3 {
+        engine.publish("e", "a", json!(value), EventScope::default()).unwrap();
+    }
+    engine.complete(SubscriptionRef { subscription_id: "s", connection_id: Some("c1") }).unwrap();
+    assert_eq!(engine.metrics().frames_dropped_unsent, 3);
+    assert_eq!(engine.close_connection("c2"), 1);
+    assert_eq!(engine.metrics().frames_dropped_unsent, 6);
 }

@@ -1,6 +1,6 @@
 //! Validation against a schema and variable coercion to its types.
 
-use fraiseql_engine::{Engine, EngineConfig, EngineError, EventScope, Registration, SchemaModel};
+use fraiseql_engine::{Engine, EngineConfig, EngineError, EventScope, Registration, ResolverOutcome, SchemaModel};
 use serde_json::{json, Map, Value};
 
 const SDL: &str = r#"
@@ -185,4 +185,27 @@ fn typename_of_a_concrete_type_comes_from_the_schema() {
         typed_payload("subscription { thing { list maybe } }", json!({"list": [1, null], "maybe": [1, null]}));
     assert_eq!(payload["data"], json!({"thing": null}));
     assert_eq!(error_paths(&payload), [json!(["thing", "list", 1])]);
+}
+
+#[test]
+fn a_failed_resolver_of_a_non_null_root_field_makes_data_null() {
+    let engine =
+        Engine::new(EngineConfig { schema: Some(SchemaModel::parse(TYPED_SDL).unwrap()), ..Default::default() });
+    for (id, query) in [("nullable", "subscription { thing { n } }"), ("required", "subscription { required { n } }")] {
+        let registration =
+            Registration { connection_id: id, subscription_id: id, query, resolver: Some(1), ..Default::default() };
+        engine.register(registration).unwrap();
+        let root = if id == "nullable" { "thing" } else { "required" };
+        let job = engine.publish("e", root, json!({}), EventScope::default()).unwrap().jobs.pop().unwrap();
+        job.finish(ResolverOutcome::failed("boom"));
+    }
+    let payload = |connection: &str| -> Value {
+        serde_json::from_slice::<Value>(&engine.drain(connection).unwrap()[0].to_vec()).unwrap()["payload"].clone()
+    };
+    let nullable = payload("nullable");
+    assert_eq!(nullable["data"], json!({"thing": null}));
+    assert_eq!(error_paths(&nullable), [json!(["thing"])]);
+    let required = payload("required");
+    assert_eq!(required["data"], Value::Null);
+    assert_eq!(error_paths(&required), [json!(["required"])]);
 }

@@ -1,43 +1,32 @@
 //! `PySubscriptionExecutor`: the engine as Python sees it.
 //!
-//! Python objects live only here, and only while the GIL is held: the engine knows resolvers by
-//! number and connections by id. Engine work runs with the GIL released, except the few calls
-//! made while the resolver table lock is held (attaching a resolver): a Rust lock is never held
-//! across a GIL release, so no thread can wait for the GIL while holding one. Resolvers run in the calling thread (sync ones) or as tasks on the
-//! application's asyncio loop (async ones), once per event and group.
+//! Python objects live only here and in `resolvers.rs`, and only while the GIL is held: the
+//! engine knows resolvers by number and connections by id. Engine work runs with the GIL
+//! released, except the few calls made while the resolver table lock is held (attaching a
+//! resolver): a Rust lock is never held across a GIL release, so no thread can wait for the GIL
+//! while holding one. Resolvers run once per event and group (see `resolvers.rs`).
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::Arc;
-use std::time::Duration;
 
 use fraiseql_engine::{
-    DocumentLimits, Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, QueuedFrame, Registration,
-    ResolverId, ResolverJob, ResolverOutcome, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef,
-    WaitState, LATENCY_BUCKET_BOUNDS_NS,
+    DocumentLimits, Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverErrorPolicy,
+    SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState, LATENCY_BUCKET_BOUNDS_NS,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 
 use crate::bus_config::PyEventBusConfig;
 use crate::convert;
 use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error};
-
-const BRIDGE_MODULE: &str = "fraiseql.subscriptions._loop_bridge";
-
-/// Callables registered as resolvers, by engine resolver id and by object identity (the same
-/// callable object always gets the same id, so its subscriptions can share work).
-#[derive(Default)]
-struct ResolverTable {
-    by_identity: HashMap<usize, ResolverId>,
-    callables: HashMap<ResolverId, Py<PyAny>>,
-    next_id: ResolverId,
-}
+use crate::resolvers::{PendingResolution, ResolverSettings, ResolverTable, SyncResolvers, BRIDGE_MODULE};
 
 /// The socket pair through which the engine wakes the application's loop.
 struct Wakeup {
@@ -59,25 +48,21 @@ impl Wakeup {
     }
 }
 
-/// An async resolver's job while its task runs.
-#[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", frozen)]
-pub struct PendingResolution {
-    job: Mutex<Option<ResolverJob>>,
-}
-
 /// The subscription engine: registry, dispatch, shaping and frame queues.
 #[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", name = "PySubscriptionExecutor", frozen, weakref)]
 pub struct PySubscriptionExecutor {
-    engine: Engine,
+    pub(crate) engine: Engine,
     bus_config: Py<PyEventBusConfig>,
-    resolver_timeout: Option<f64>,
-    resolvers: Mutex<ResolverTable>,
+    pub(crate) resolver_settings: ResolverSettings,
+    pub(crate) resolvers: Mutex<ResolverTable>,
+    /// Runs sync resolvers in worker threads (`_loop_bridge.SyncResolverRunner`), made on first use.
+    pub(crate) sync_runner: PyOnceLock<Py<PyAny>>,
     wakeup: Wakeup,
     waiters: Mutex<HashMap<Arc<str>, Py<PyAny>>>,
     reader_loop: Mutex<Option<Py<PyAny>>>,
-    attached_loop: Mutex<Option<Py<PyAny>>>,
+    pub(crate) attached_loop: Mutex<Option<Py<PyAny>>>,
     /// Application serializers for custom types, by type.
-    serializers: Vec<(Py<PyType>, Py<PyAny>)>,
+    pub(crate) serializers: Vec<(Py<PyType>, Py<PyAny>)>,
 }
 
 fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<ScopeKey>> {
@@ -109,152 +94,9 @@ fn frame_bytes<'py>(py: Python<'py>, frame: &QueuedFrame) -> PyResult<Bound<'py,
     })
 }
 
-/// `Resolver for "users" raised ValueError: boom`, logged with its traceback.
-fn describe_failure(py: Python<'_>, root_field: &str, error: &PyErr) -> String {
-    let kind = error.get_type(py).name().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".to_owned());
-    let detail = error.value(py).str().map(|text| text.to_string()).unwrap_or_default();
-    if let Ok(bridge) = py.import(BRIDGE_MODULE) {
-        let _ = bridge.call_method1(intern!(py, "log_resolver_error"), (root_field, error.value(py)));
-    }
-    if detail.is_empty() {
-        format!("Resolver for \"{root_field}\" raised {kind}.")
-    } else {
-        format!("Resolver for \"{root_field}\" raised {kind}: {detail}")
-    }
-}
-
 impl PySubscriptionExecutor {
     fn sub<'a>(subscription_id: &'a str, connection_id: Option<&'a str>) -> SubscriptionRef<'a> {
         SubscriptionRef { subscription_id, connection_id }
-    }
-
-    /// Forgets the resolvers no subscription uses any more (dropping them outside the lock).
-    /// The table lock is held while the engine says which ids are free, so an id being attached
-    /// again by another thread (which holds the same lock) is never dropped.
-    fn prune_resolvers(&self) {
-        let mut dropped = Vec::new();
-        {
-            let mut table = self.resolvers.lock();
-            for id in self.engine.take_released_resolvers() {
-                if let Some(callable) = table.callables.remove(&id) {
-                    table.by_identity.retain(|_, other| *other != id);
-                    dropped.push(callable);
-                }
-            }
-        }
-        drop(dropped);
-    }
-
-    /// Runs `attach` with the engine id of `resolver` (added to the table if new) while the
-    /// table lock is held, so a concurrent prune cannot drop a resolver being attached; a new
-    /// entry is taken back out when `attach` fails. Runs with the GIL held: a Rust lock is never
-    /// held across a GIL release.
-    fn with_resolver_id<T>(
-        &self,
-        py: Python<'_>,
-        resolver: &Bound<'_, PyAny>,
-        attach: impl FnOnce(ResolverId) -> Result<T, EngineError>,
-    ) -> PyResult<T> {
-        Self::check_callable(resolver)?;
-        let identity = resolver.as_ptr() as usize;
-        let mut table = self.resolvers.lock();
-        let (id, inserted) = match table.by_identity.get(&identity) {
-            Some(id) => (*id, false),
-            None => {
-                table.next_id += 1;
-                let id = table.next_id;
-                table.by_identity.insert(identity, id);
-                table.callables.insert(id, resolver.clone().unbind());
-                (id, true)
-            }
-        };
-        let outcome = attached(py, || attach(id));
-        if outcome.is_err() && inserted {
-            table.by_identity.remove(&identity);
-            let unused = table.callables.remove(&id);
-            drop(table);
-            drop(unused); // decref outside the lock
-        }
-        outcome
-    }
-
-    fn check_callable(resolver: &Bound<'_, PyAny>) -> PyResult<()> {
-        if resolver.is_callable() {
-            return Ok(());
-        }
-        Err(PyTypeError::new_err(format!("resolver must be callable, not {}", resolver.get_type().name()?)))
-    }
-
-    fn finish(&self, py: Python<'_>, job: ResolverJob, outcome: ResolverOutcome) -> PyResult<()> {
-        detached(py, move || {
-            job.finish(outcome);
-            Ok(())
-        })?;
-        self.prune_resolvers();
-        Ok(())
-    }
-
-    fn outcome_of_result(&self, root_field: &str, result: &Bound<'_, PyAny>, elapsed: Duration) -> ResolverOutcome {
-        if let Some(timeout) = self.resolver_timeout {
-            // A sync resolver cannot be interrupted; a late result is discarded.
-            if elapsed.as_secs_f64() > timeout {
-                return ResolverOutcome::TimedOut { seconds: timeout };
-            }
-        }
-        match convert::to_json_with(result, "the resolver result", &self.serializers) {
-            Ok(value) => ResolverOutcome::Value(value),
-            Err(error) => ResolverOutcome::Failed(format!(
-                "Resolver for \"{root_field}\" returned an unusable result: {}",
-                error.value(result.py())
-            )),
-        }
-    }
-
-    fn run_job(slf: &Bound<'_, Self>, job: ResolverJob, event: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let root_field = job.root_field.clone();
-        let callable = this.resolvers.lock().callables.get(&job.resolver).map(|c| c.clone_ref(py));
-        let Some(callable) = callable else {
-            let outcome = ResolverOutcome::Failed(format!("Resolver for \"{root_field}\" is no longer registered."));
-            return this.finish(py, job, outcome);
-        };
-        let variables = match convert::object_to_python(py, &job.variables) {
-            Ok(variables) => variables,
-            Err(error) => {
-                let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
-                return this.finish(py, job, outcome);
-            }
-        };
-        let started = job.elapsed();
-        let result = callable.bind(py).call1((event, variables));
-        let result = match result {
-            Ok(result) => result,
-            Err(error) => {
-                let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
-                return this.finish(py, job, outcome);
-            }
-        };
-        if result.hasattr(intern!(py, "__await__")).unwrap_or(false) {
-            let pending = Bound::new(py, PendingResolution { job: Mutex::new(Some(job)) })?;
-            let attached_loop = this.attached_loop.lock().as_ref().map(|l| l.clone_ref(py));
-            let scheduled = py.import(BRIDGE_MODULE).and_then(|bridge| {
-                bridge.call_method1(
-                    intern!(py, "schedule"),
-                    (slf, &pending, &result, this.resolver_timeout, attached_loop),
-                )
-            });
-            if let Err(error) = scheduled {
-                let job = pending.get().job.lock().take();
-                if let Some(job) = job {
-                    let outcome = ResolverOutcome::Failed(describe_failure(py, &root_field, &error));
-                    this.finish(py, job, outcome)?;
-                }
-            }
-            return Ok(());
-        }
-        let outcome = this.outcome_of_result(&root_field, &result, job.elapsed().saturating_sub(started));
-        this.finish(py, job, outcome)
     }
 
     fn drain_to_list<'py>(&self, py: Python<'py>, connection_id: &str, max: usize) -> PyResult<Bound<'py, PyList>> {
@@ -329,7 +171,11 @@ impl PySubscriptionExecutor {
         max_selections=10000,
         max_aliases=100,
         serializers=None,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None)")]
+        resolver_errors="field_error",
+        sync_resolvers="thread",
+        sync_resolver_threads=32,
+        slow_resolver_threshold=Some(1.0),
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -346,6 +192,10 @@ impl PySubscriptionExecutor {
         max_selections: i64,
         max_aliases: i64,
         serializers: Option<&Bound<'_, PyDict>>,
+        resolver_errors: &str,
+        sync_resolvers: &str,
+        sync_resolver_threads: i64,
+        slow_resolver_threshold: Option<f64>,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
         let overflow = OverflowPolicy::parse(overflow).ok_or_else(|| {
@@ -368,13 +218,28 @@ impl PySubscriptionExecutor {
             max_aliases: usize::try_from(max_aliases)
                 .map_err(|_| config_error(format!("max_aliases must be 0 or more, not {max_aliases}")))?,
         };
-        if let Some(timeout) = resolver_timeout {
-            if !(timeout.is_finite() && timeout > 0.0) {
-                return Err(config_error(format!(
-                    "resolver_timeout must be a positive number of seconds or None, not {timeout}"
-                )));
+        for (name, seconds) in
+            [("resolver_timeout", resolver_timeout), ("slow_resolver_threshold", slow_resolver_threshold)]
+        {
+            if let Some(seconds) = seconds {
+                if !(seconds.is_finite() && seconds > 0.0) {
+                    return Err(config_error(format!(
+                        "{name} must be a positive number of seconds or None, not {seconds}"
+                    )));
+                }
             }
         }
+        let resolver_errors = ResolverErrorPolicy::parse(resolver_errors).ok_or_else(|| {
+            config_error(format!("resolver_errors must be \"field_error\" or \"end_stream\", not {resolver_errors:?}"))
+        })?;
+        let resolver_settings = ResolverSettings {
+            timeout: resolver_timeout,
+            sync_resolvers: SyncResolvers::parse(sync_resolvers).ok_or_else(|| {
+                config_error(format!("sync_resolvers must be \"thread\" or \"inline\", not {sync_resolvers:?}"))
+            })?,
+            threads: at_least_one("sync_resolver_threads", sync_resolver_threads)?,
+            slow_after: slow_resolver_threshold,
+        };
         let schema = match schema_sdl {
             Some(sdl) => Some(attached(py, || SchemaModel::parse(sdl))?),
             None => None,
@@ -386,6 +251,7 @@ impl PySubscriptionExecutor {
             scope_fields: ScopeFields { tenant_field, user_field },
             schema,
             document_limits,
+            resolver_errors,
         });
         let mut custom_serializers = Vec::new();
         if let Some(serializers) = serializers {
@@ -413,8 +279,9 @@ impl PySubscriptionExecutor {
         Ok(Self {
             engine,
             bus_config,
-            resolver_timeout,
+            resolver_settings,
             resolvers: Mutex::default(),
+            sync_runner: PyOnceLock::new(),
             wakeup,
             waiters: Mutex::default(),
             reader_loop: Mutex::new(None),
@@ -435,6 +302,12 @@ impl PySubscriptionExecutor {
         self.engine.schema().map(|schema| schema.sdl().to_owned())
     }
 
+    /// The argument names of a `Subscription` field of the schema; `None` without a schema or
+    /// when the schema has no such field.
+    fn subscription_field_arguments(&self, field: &str) -> Option<Vec<String>> {
+        self.engine.schema()?.subscription_field_arguments(field)
+    }
+
     /// Replaces the schema documents are validated against (`None`: no schema); subscriptions
     /// already registered keep theirs. `ConfigurationError` for an invalid schema.
     #[pyo3(signature = (schema_sdl))]
@@ -449,7 +322,30 @@ impl PySubscriptionExecutor {
 
     #[getter]
     fn resolver_timeout(&self) -> Option<f64> {
-        self.resolver_timeout
+        self.resolver_settings.timeout
+    }
+
+    /// `"field_error"` (a failed resolver is a field error of that event) or `"end_stream"`.
+    #[getter]
+    fn resolver_errors(&self) -> &'static str {
+        self.engine.config().resolver_errors.as_str()
+    }
+
+    /// `"thread"` (sync resolvers of events published on the loop run in worker threads) or
+    /// `"inline"`.
+    #[getter]
+    fn sync_resolvers(&self) -> &'static str {
+        self.resolver_settings.sync_resolvers.as_str()
+    }
+
+    #[getter]
+    fn sync_resolver_threads(&self) -> usize {
+        self.resolver_settings.threads
+    }
+
+    #[getter]
+    fn slow_resolver_threshold(&self) -> Option<f64> {
+        self.resolver_settings.slow_after
     }
 
     #[getter]
@@ -678,9 +574,12 @@ impl PySubscriptionExecutor {
             ("active_groups", snapshot.active_groups),
             ("pending_resolver_jobs", snapshot.pending_resolver_jobs),
             ("events_published", snapshot.events_published),
+            // The seeds' name for the same count.
+            ("total_events_processed", snapshot.events_published),
             ("frames_queued", snapshot.frames_queued),
             ("frames_delivered", snapshot.frames_delivered),
             ("frames_dropped_overflow", snapshot.frames_dropped_overflow),
+            ("frames_dropped_unsent", snapshot.frames_dropped_unsent),
             ("events_filtered_out", snapshot.events_filtered_out),
             ("payloads_serialized", snapshot.payloads_serialized),
             ("resolver_calls", snapshot.resolver_calls),
@@ -690,7 +589,7 @@ impl PySubscriptionExecutor {
             ("subscriptions_completed", snapshot.subscriptions_completed),
             ("subscriptions_terminated_by_error", snapshot.subscriptions_terminated_by_error),
             ("cached_documents", self.engine.cached_documents() as u64),
-            ("registered_resolvers", self.resolvers.lock().callables.len() as u64),
+            ("registered_resolvers", self.resolvers.lock().len() as u64),
         ];
         for (name, value) in counters {
             dict.set_item(name, value)?;
@@ -748,21 +647,17 @@ impl PySubscriptionExecutor {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// An async resolver returned `result`.
+    /// An async or threaded resolver returned `result`.
     fn _resolution_succeeded(
         &self,
         py: Python<'_>,
         pending: &Bound<'_, PendingResolution>,
         result: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
-        let job = pending.get().job.lock().take();
-        let Some(job) = job else { return Ok(()) };
-        let root_field = job.root_field.clone();
-        let outcome = self.outcome_of_result(&root_field, result, Duration::ZERO);
-        self.finish(py, job, outcome)
+        self.resolution_succeeded(py, pending, result)
     }
 
-    /// An async resolver raised `error`, was cancelled, or timed out.
+    /// An async or threaded resolver raised `error`, was cancelled, or timed out.
     fn _resolution_failed(
         &self,
         py: Python<'_>,
@@ -770,22 +665,7 @@ impl PySubscriptionExecutor {
         error: Option<&Bound<'_, PyAny>>,
         timed_out: bool,
     ) -> PyResult<()> {
-        let job = pending.get().job.lock().take();
-        let Some(job) = job else { return Ok(()) };
-        let outcome = if timed_out {
-            ResolverOutcome::TimedOut { seconds: self.resolver_timeout.unwrap_or_default() }
-        } else {
-            match error {
-                Some(error) if error.is_instance(&py.import("asyncio")?.getattr("CancelledError")?)? => {
-                    ResolverOutcome::Cancelled
-                }
-                Some(error) => {
-                    ResolverOutcome::Failed(describe_failure(py, &job.root_field, &PyErr::from_value(error.clone())))
-                }
-                None => ResolverOutcome::Cancelled,
-            }
-        };
-        self.finish(py, job, outcome)
+        self.resolution_failed(py, pending, error, timed_out)
     }
 }
 

@@ -7,6 +7,7 @@ mod convert;
 mod errors;
 mod executor;
 mod messages;
+mod resolvers;
 
 use pyo3::prelude::*;
 
@@ -18,8 +19,10 @@ fn _fraiseql_rs(module: &Bound<'_, PyModule>) -> PyResult<()> {
     subscriptions.add_class::<messages::PyGraphQLMessage>()?;
     subscriptions.add_class::<bus_config::PyEventBusConfig>()?;
     subscriptions.add_class::<executor::PySubscriptionExecutor>()?;
-    subscriptions.add_class::<executor::PendingResolution>()?;
+    subscriptions.add_class::<resolvers::PendingResolution>()?;
     module.add_submodule(&subscriptions)?;
+    // The seeds also reach the bus configuration from the top-level module.
+    module.add("PyEventBusConfig", subscriptions.getattr("PyEventBusConfig")?)?;
     // Make `import fraiseql._fraiseql_rs.subscriptions` work like a regular submodule.
     py.import("sys")?.getattr("modules")?.set_item("fraiseql._fraiseql_rs.subscriptions", &subscriptions)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -60,8 +60,9 @@ fn check_payload(payload: Option<Bound<'_, PyAny>>) -> PyResult<Option<Py<PyAny>
 
 #[pymethods]
 impl PyGraphQLMessage {
+    /// `PyGraphQLMessage()` builds an empty message to fill in (`msg.type_ = "connection_ack"`).
     #[new]
-    #[pyo3(signature = (type_, id=None, payload=None))]
+    #[pyo3(signature = (type_=String::new(), id=None, payload=None), text_signature = "(type_='', id=None, payload=None)")]
     fn new(type_: String, id: Option<String>, payload: Option<Bound<'_, PyAny>>) -> PyResult<Self> {
         Ok(Self { type_, id, payload: check_payload(payload)? })
     }
@@ -97,8 +98,12 @@ impl PyGraphQLMessage {
         Ok(Self { type_, id, payload: check_payload(data.get_item("payload")?)? })
     }
 
-    /// The message as a dict, leaving out an absent `id` or `payload`.
+    /// The message as a dict, leaving out an absent `id` or `payload`; `ValueError` while
+    /// `type_` is still empty.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        if self.type_.is_empty() {
+            return Err(PyValueError::new_err("the message has no type yet: set type_ first"));
+        }
         let dict = PyDict::new(py);
         dict.set_item("type", &self.type_)?;
         if let Some(id) = &self.id {

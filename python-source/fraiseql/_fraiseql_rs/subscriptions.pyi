@@ -28,8 +28,10 @@ class PyGraphQLMessage:
     id: str | None
     payload: dict[str, Any] | list[Any] | None
     def __new__(
-        cls, type_: str, id: str | None = None, payload: dict[str, Any] | list[Any] | None = None
-    ) -> PyGraphQLMessage: ...
+        cls, type_: str = "", id: str | None = None, payload: dict[str, Any] | list[Any] | None = None
+    ) -> PyGraphQLMessage:
+        """A message; ``PyGraphQLMessage()`` is an empty one to fill in (``msg.type_ = ...``)."""
+
     @staticmethod
     def from_dict(data: object) -> PyGraphQLMessage:
         """Build a message from a decoded JSON object.
@@ -39,7 +41,10 @@ class PyGraphQLMessage:
         """
 
     def to_dict(self) -> dict[str, Any]:
-        """The message as a dict, leaving out an absent ``id`` or ``payload``."""
+        """The message as a dict, leaving out an absent ``id`` or ``payload``.
+
+        ``ValueError`` while ``type_`` is still empty.
+        """
 
 @final
 class PyEventBusConfig:
@@ -74,7 +79,7 @@ class PyEventBusConfig:
 
 @final
 class PendingResolution:
-    """An async resolver's job while its task runs (internal)."""
+    """A resolver's job while its Python call runs, as a task or in a worker thread (internal)."""
 
 @final
 class PySubscriptionExecutor:
@@ -100,6 +105,10 @@ class PySubscriptionExecutor:
         max_selections: int = 10000,
         max_aliases: int = 100,
         serializers: dict[type, Callable[[Any], object]] | None = None,
+        resolver_errors: Literal["field_error", "end_stream"] = "field_error",
+        sync_resolvers: Literal["thread", "inline"] = "thread",
+        sync_resolver_threads: int = 32,
+        slow_resolver_threshold: float | None = 1.0,
     ) -> PySubscriptionExecutor: ...
     @property
     def bus_config(self) -> PyEventBusConfig:
@@ -114,6 +123,10 @@ class PySubscriptionExecutor:
         ``Subscription`` type, raises ``ConfigurationError``.
         """
 
+    def subscription_field_arguments(self, field: str) -> list[str] | None:
+        """The argument names of a ``Subscription`` field of the schema; ``None`` without a
+        schema or when the schema has no such field."""
+
     def set_schema(self, schema_sdl: str | None) -> None:
         """Replace the schema documents are validated against (``None``: no schema).
 
@@ -123,7 +136,25 @@ class PySubscriptionExecutor:
 
     @property
     def resolver_timeout(self) -> float | None:
-        """Seconds a resolver may take before its subscription gets a timeout ``error``."""
+        """Seconds a resolver may take (from the publish) before it counts as timed out."""
+
+    @property
+    def resolver_errors(self) -> Literal["field_error", "end_stream"]:
+        """What a failed resolver does: a field error of that event (``next`` with ``errors``,
+        the stream goes on), or ``end_stream`` (an ``error`` message ends the subscriptions)."""
+
+    @property
+    def sync_resolvers(self) -> Literal["thread", "inline"]:
+        """Where sync resolvers of events published on a running loop run: worker threads, or
+        the publishing thread."""
+
+    @property
+    def sync_resolver_threads(self) -> int:
+        """Worker threads for sync resolvers (one call at a time per group)."""
+
+    @property
+    def slow_resolver_threshold(self) -> float | None:
+        """Resolver calls slower than this many seconds are logged (once per field and minute)."""
 
     @property
     def max_queued_frames(self) -> int:
@@ -170,9 +201,12 @@ class PySubscriptionExecutor:
     def register_resolver(
         self, subscription_id: str, resolver: Callable[..., Any], connection_id: str | None = None
     ) -> None:
-        """Run ``resolver(event, variables)`` (sync or ``async def``) for this subscription's events.
+        """Run ``resolver(event)`` or ``resolver(event, variables)`` (sync or ``async def``) for
+        this subscription's events.
 
-        ``TypeError`` unless ``resolver`` is callable. Subscriptions given the same callable
+        The second form is used when the resolver takes two positional parameters. ``TypeError``
+        unless ``resolver`` can be called one of those ways (the message says why). Subscriptions
+        given the same callable
         object, document and variables share one call per event. Events published between
         ``register_subscription`` and this call are sent without the resolver: pass
         ``resolver=`` to ``register_subscription`` when that matters.

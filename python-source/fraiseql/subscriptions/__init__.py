@@ -1,6 +1,8 @@
-"""GraphQL subscriptions: the engine's Python API.
+"""GraphQL subscriptions with a Rust engine.
 
-``PySubscriptionExecutor`` is the engine (registry, dispatch, shaping, frame queues);
+Everyday names: :class:`SubscriptionManager` (fields, publishing, connections),
+:class:`SubscriptionConfig` (its settings), :class:`ConnectionContext` (who is on a connection)
+and :func:`subscription` (declare a field). The engine itself is ``PySubscriptionExecutor``;
 ``PyEventBusConfig`` chooses the event bus; the exceptions live in
 :mod:`fraiseql.subscriptions.errors`.
 """
@@ -23,12 +25,21 @@ from fraiseql.subscriptions.errors import (
     SubscriptionError,
     SubscriptionNotFoundError,
 )
+from fraiseql.subscriptions.fields import SubscriptionField, subscription
+from fraiseql.subscriptions.manager import (
+    ConnectionContext,
+    ConnectionRejected,
+    SubscriptionConfig,
+    SubscriptionManager,
+)
 
 __all__ = [
     "AmbiguousSubscriptionError",
     "ConfigurationError",
     "ConnectionClosedError",
+    "ConnectionContext",
     "ConnectionNotFoundError",
+    "ConnectionRejected",
     "DuplicateSubscriptionError",
     "GraphQLDocumentError",
     "InternalEngineError",
@@ -37,6 +48,10 @@ __all__ = [
     "PyGraphQLMessage",
     "PySubscriptionExecutor",
     "PySubscriptionPayload",
+    "SubscriptionConfig",
     "SubscriptionError",
+    "SubscriptionField",
+    "SubscriptionManager",
     "SubscriptionNotFoundError",
+    "subscription",
 ]

@@ -8,27 +8,28 @@ import functools
 import inspect
 import json
 import logging
-import string
 import typing
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig, PySubscriptionExecutor
 from fraiseql.subscriptions.adapter import RequestInfo
 from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentError
+from fraiseql.subscriptions.fields import (
+    ChannelSpec,
+    Resolver,
+    ResolverT,
+    SubscriptionField,
+    declaration_of,
+)
 from fraiseql.subscriptions.schema import build_schema_sdl
 
 if TYPE_CHECKING:
     from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
 
-#: ``resolver(event, variables, *, <argument>=..., context=...)``: see SubscriptionField.
-Resolver = Callable[..., Any]
-
 logger = logging.getLogger("fraiseql.subscriptions")
-ChannelSpec = str | Callable[[dict[str, Any]], str] | None
-ResolverT = TypeVar("ResolverT", bound=Resolver)
 
 
 @dataclass(frozen=True)
@@ -97,8 +98,21 @@ class SubscriptionConfig:
     #: Frames kept per connection before ``overflow`` applies.
     max_queued_frames: int = 1000
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
-    #: Seconds a resolver may take (``None``: no limit).
+    #: Seconds a resolver may take, from the publish (``None``: no limit).
     resolver_timeout: float | None = 5.0
+    #: A resolver that raises, times out or returns something unusable: ``"field_error"`` (as
+    #: GraphQL specifies: that event's ``next`` carries ``errors`` and ``data`` after null
+    #: propagation, the subscription goes on) or ``"end_stream"`` (an ``error`` message ends it).
+    resolver_errors: Literal["field_error", "end_stream"] = "field_error"
+    #: Sync resolvers of events published on the loop: ``"thread"`` (worker threads, one call at
+    #: a time per group; the loop never waits) or ``"inline"`` (in the publishing thread: for
+    #: resolvers that only reshape data and must not pay the thread hand-off).
+    sync_resolvers: Literal["thread", "inline"] = "thread"
+    #: Worker threads for sync resolvers.
+    sync_resolver_threads: int = 32
+    #: Resolver calls slower than this many seconds are logged, once per field and minute
+    #: (``None``: never).
+    slow_resolver_threshold: float | None = 1.0
     tenant_field: str | None = "tenant_id"
     user_field: str | None = "user_id"
     #: Seconds a client has to send ``connection_init`` (the reference implementation's 3 s).
@@ -125,41 +139,6 @@ class SubscriptionConfig:
             raise ConfigurationError("max_subscriptions_per_connection must be at least 1")
         if self.max_message_size < 64:
             raise ConfigurationError("max_message_size must be at least 64 bytes")
-
-
-@dataclass(frozen=True)
-class SubscriptionField:
-    """A root field of the Subscription type: its resolver (optional) and its channel.
-
-    Besides ``(event, variables)``, a resolver may declare keyword-only parameters: one named
-    like an argument of the field receives its coerced value, one named ``context`` the
-    connection's :class:`ConnectionContext`, and ``**kwargs`` every argument.
-    """
-
-    name: str
-    resolver: Resolver | None
-    channel: ChannelSpec
-    #: Keyword-only parameters of the resolver, and whether it takes ``**kwargs``.
-    keywords: tuple[str, ...] = ()
-    takes_all_arguments: bool = False
-
-    @property
-    def wants_context(self) -> bool:
-        return "context" in self.keywords
-
-    def channel_for(self, arguments: dict[str, Any]) -> str:
-        if self.channel is None:
-            return self.name
-        if callable(self.channel):
-            return str(self.channel(arguments))
-        names = [name for _, name, _, _ in string.Formatter().parse(self.channel) if name]
-        missing = [name for name in names if name not in arguments]
-        if missing:
-            raise GraphQLDocumentError(
-                f'Field "{self.name}" needs the argument(s) {", ".join(missing)}.',
-                [{"message": f'Field "{self.name}" needs the argument(s) {", ".join(missing)}.'}],
-            )
-        return self.channel.format(**arguments)
 
 
 def _annotated(field_: SubscriptionField) -> bool:
@@ -214,7 +193,8 @@ class SubscriptionManager:
     >>> # later, from application code:  await manager.publish("room:lobby", {...})
     """
 
-    def __init__(self, config: SubscriptionConfig | None = None) -> None:
+    def __init__(self, config: SubscriptionConfig | None = None, *, fields: Iterable[Resolver] = ()) -> None:
+        """``fields``: functions declared with ``@subscription`` (see ``include``)."""
         self.config = config or SubscriptionConfig()
         self.executor = PySubscriptionExecutor(
             self.config.bus,
@@ -227,6 +207,10 @@ class SubscriptionManager:
             max_queued_frames=self.config.max_queued_frames,
             overflow=self.config.overflow,
             resolver_timeout=self.config.resolver_timeout,
+            resolver_errors=self.config.resolver_errors,
+            sync_resolvers=self.config.sync_resolvers,
+            sync_resolver_threads=self.config.sync_resolver_threads,
+            slow_resolver_threshold=self.config.slow_resolver_threshold,
             tenant_field=self.config.tenant_field,
             user_field=self.config.user_field,
         )
@@ -236,6 +220,8 @@ class SubscriptionManager:
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
             weakref.WeakValueDictionary()
         )
+        for function in fields:
+            self.include(function)
 
     def schema_sdl(self) -> str | None:
         """The SDL subscriptions are validated against (``None`` without a schema)."""
@@ -269,11 +255,13 @@ class SubscriptionManager:
     def subscription(
         self, resolver: ResolverT | None = None, /, *, name: str | None = None, channel: ChannelSpec = None
     ) -> ResolverT | Callable[[ResolverT], ResolverT]:
-        """Declare a root subscription field resolved by ``resolver(event, variables)``.
+        """Declare a root subscription field resolved by ``resolver(event)`` or
+        ``resolver(event, variables)`` (see :class:`SubscriptionField` for keyword parameters).
 
         The field is named after the function unless ``name`` is given. Its channel is the field
         name, or ``channel``: a format string over the field's arguments (``"room:{room}"``) or
-        a function of them. ``async def`` and plain resolvers both work.
+        a function of them. ``async def`` and plain resolvers both work. A resolver that cannot
+        be called that way raises ``TypeError`` here, saying why.
         """
 
         def register(function: ResolverT) -> ResolverT:
@@ -282,23 +270,38 @@ class SubscriptionManager:
 
         return register(resolver) if resolver is not None else register
 
+    def include(self, function: Resolver) -> None:
+        """Serve a field declared with ``fraiseql.subscriptions.subscription``."""
+        declared = declaration_of(function)
+        self.add_field(declared.name or function.__name__, function, channel=declared.channel)
+
     def add_field(self, name: str, resolver: Resolver | None = None, *, channel: ChannelSpec = None) -> None:
-        """Declare a root subscription field; without resolver, subscribers get the event's data."""
-        if resolver is not None and not callable(resolver):
-            raise TypeError(f"resolver for {name!r} must be callable")
+        """Declare a root subscription field; without resolver, subscribers get the event's data.
+
+        ``TypeError`` when the resolver cannot be called as one; ``ConfigurationError`` when the
+        field is already declared, or when the application's schema has no such field or lacks
+        an argument the resolver requires.
+        """
         if name in self.fields:
             raise ConfigurationError(f"subscription field {name!r} is already declared")
-        keywords: tuple[str, ...] = ()
-        takes_all = False
-        if resolver is not None:
-            parameters = inspect.signature(resolver).parameters.values()
-            keywords = tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY)
-            takes_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-        field_ = SubscriptionField(name, resolver, channel, keywords, takes_all)
-        if self.config.schema is None and self.config.generate_schema:
+        field_ = SubscriptionField.declare(name, resolver, channel)
+        if self.config.schema is not None:
+            self._check_against_schema(field_)
+        elif self.config.generate_schema:
             # Built and installed here, so a schema problem surfaces where the field is declared.
             self._install_generated_schema([*self.fields.values(), field_])
         self.fields[name] = field_
+
+    def _check_against_schema(self, field_: SubscriptionField) -> None:
+        arguments = self.executor.subscription_field_arguments(field_.name)
+        if arguments is None:
+            raise ConfigurationError(f"the schema's Subscription type has no field {field_.name!r}")
+        missing = [name for name in field_.required_keywords if name != "context" and name not in arguments]
+        if missing:
+            raise ConfigurationError(
+                f"the resolver of {field_.name!r} requires {', '.join(missing)}, which the schema's "
+                f"field does not take as argument(s)"
+            )
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -363,12 +366,7 @@ class SubscriptionManager:
         resolver = field_.resolver
         if resolver is None or not (field_.keywords or field_.takes_all_arguments):
             return resolver
-        bound: dict[str, Any] = dict(arguments) if field_.takes_all_arguments else {}
-        for name in field_.keywords:
-            if name == "context":
-                bound["context"] = context
-            elif name in arguments:
-                bound[name] = arguments[name]
+        bound = field_.bound_keywords(arguments, context)
         arguments_only = {k: v for k, v in bound.items() if k != "context"}
         try:
             # Only plain JSON content is compared: anything else could look equal and differ.
