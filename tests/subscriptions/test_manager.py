@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from fraiseql.subscriptions import ConfigurationError, GraphQLDocumentError
+from fraiseql.subscriptions import ConfigurationError, GraphQLDocumentError, SubscriptionConfig, subscription
 from fraiseql.subscriptions.manager import ConnectionContext, SubscriptionManager
 from tests.conftest import decode
 
@@ -115,3 +115,69 @@ def test_contexts_that_only_look_alike_never_share_a_resolver() -> None:
         manager.subscribe(owner, "s", QUERY, None, None, context)
     manager.executor.publish_event("e", "room:lobby", {"id": 1, "by": "x"})
     assert sorted(seen) == ["alice", "bob"]
+
+
+def test_fields_declared_with_subscription_are_served_once_included() -> None:
+    @subscription(channel="room:{room}")
+    def messageAdded(event: dict[str, Any]) -> dict[str, Any]:
+        return {**event, "by": "decorated"}
+
+    @subscription(name="ticks")
+    async def tick(event: dict[str, Any]) -> dict[str, Any]:
+        return event
+
+    assert messageAdded({"id": 1}) == {"id": 1, "by": "decorated"}, "the function stays callable"
+    manager = SubscriptionManager(fields=[messageAdded])
+    manager.include(tick)
+    assert set(manager.fields) == {"messageAdded", "ticks"}
+    manager.subscribe("c", "s", QUERY, None, None, ConnectionContext())
+    manager.executor.publish_event("e", "room:lobby", {"id": 1})
+    assert decode(manager.executor.next_event("s"))["payload"]["data"]["messageAdded"] == {
+        "id": 1,
+        "by": "decorated",
+    }
+    with pytest.raises(TypeError, match="is not declared with @subscription"):
+        manager.include(lambda event: event)
+
+
+def test_a_resolver_that_cannot_be_called_is_refused_where_it_is_declared() -> None:
+    manager = SubscriptionManager()
+    with pytest.raises(TypeError, match="requires 3 positional parameters"):
+
+        @manager.subscription
+        def three(event: Any, variables: Any, extra: Any) -> Any:
+            return event
+
+    with pytest.raises(TypeError, match="takes no positional parameter"):
+
+        @subscription
+        def nothing() -> Any:
+            return None
+
+    assert manager.fields == {}
+
+
+def test_a_required_argument_missing_from_the_document_is_a_document_error() -> None:
+    manager = SubscriptionManager()
+
+    @manager.subscription
+    def messageAdded(event: dict[str, Any], *, room: str) -> dict[str, Any]:
+        return event
+
+    with pytest.raises(GraphQLDocumentError, match=r'Field "messageAdded" needs the argument\(s\) room'):
+        manager.subscribe("c", "s", "subscription { messageAdded { id } }", None, None, ConnectionContext())
+    assert manager.executor.get_metrics()["active_subscriptions"] == 0
+
+
+def test_fields_are_checked_against_the_application_s_schema() -> None:
+    sdl = "type Query { ok: Int } type Subscription { messageAdded(room: String!): String }"
+    manager = SubscriptionManager(SubscriptionConfig(schema=sdl))
+    with pytest.raises(ConfigurationError, match="has no field 'nope'"):
+        manager.add_field("nope")
+
+    def needs_user(event: Any, *, room: str, user: str) -> Any:
+        return event
+
+    with pytest.raises(ConfigurationError, match="requires user, which the schema's field does not take"):
+        manager.add_field("messageAdded", needs_user)
+    manager.add_field("messageAdded", lambda event, *, room, context: event)
