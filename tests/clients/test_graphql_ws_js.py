@@ -1,38 +1,20 @@
 """graphql-ws, the JavaScript reference client (``tests/clients/js``), against the FastAPI server.
 
-Needs ``node`` on PATH (skipped otherwise); installs the locked packages with ``npm ci`` when
-``tests/clients/js/node_modules`` is missing.
+Needs ``node`` on PATH (skipped otherwise); the ``node`` fixture (conftest.py) installs the locked
+packages with ``npm ci`` when ``tests/clients/js/node_modules`` lacks any of them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from tests.protocol.harness import MESSAGE_ADDED, RunningServer, wait_until
 
 JS_DIR = Path(__file__).parent / "js"
 EVENTS = 200
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the graphql-ws (JavaScript) client test needs Node.js >= 20")
-    if not (JS_DIR / "node_modules" / "graphql-ws").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "node is installed but npm is not: cannot install tests/clients/js"
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=JS_DIR, check=True, capture_output=True, timeout=300
-        )
-    return node
 
 
 async def _read_line(stream: asyncio.StreamReader) -> dict[str, Any] | None:
