@@ -5,7 +5,21 @@ from typing import Any
 
 import pytest
 
-from fraiseql.subscriptions import PySubscriptionExecutor
+from fraiseql.subscriptions import PySubscriptionExecutor, _logging, _loop_bridge
+from fraiseql.subscriptions.protocols.graphql_transport_ws import handlers
+
+
+@pytest.fixture(autouse=True)
+def fresh_log_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no log record held back by an earlier test (records that repeat are
+    logged once per kind and interval)."""
+    for module, name in [
+        (_loop_bridge, "_errors"),
+        (_loop_bridge, "_timeouts"),
+        (_loop_bridge, "_slow"),
+        (handlers, "_client_mistakes"),
+    ]:
+        monkeypatch.setattr(module, name, _logging.EveryInterval())
 
 
 @pytest.fixture

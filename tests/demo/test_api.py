@@ -159,3 +159,24 @@ def test_unknown_routes_and_methods_answer_json(live_server: LiveServer) -> None
     wrong = live_server.request("DELETE", "/rooms")
     assert (wrong.status, wrong.json()) == (405, {"error": "Method Not Allowed"})
     assert "GET" in wrong.headers["allow"]
+
+
+def test_metrics_are_served_in_the_prometheus_format(live_server: LiveServer) -> None:
+    def published() -> float:
+        reply = live_server.request("GET", "/metrics")
+        assert reply.status == 200
+        assert reply.headers["content-type"].startswith("text/plain; version=0.0.4")
+        text = reply.body.decode()
+        assert "# TYPE fraiseql_subscriptions_events_published_total counter" in text
+        assert 'fraiseql_subscriptions_dispatch_seconds_bucket{le="+Inf"}' in text
+        (line,) = [
+            line
+            for line in text.splitlines()
+            if line.startswith("fraiseql_subscriptions_events_published_total ")
+        ]
+        return float(line.split()[1])
+
+    before = published()
+    live_server.request("POST", f"/rooms/{new_room()}/messages", {"author": "ann", "text": "hi"})
+    assert published() == before + 1
+    assert live_server.request("POST", "/metrics").status == 405

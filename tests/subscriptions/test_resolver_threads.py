@@ -18,13 +18,6 @@ from tests.conftest import decode
 TIMEOUT = 5.0
 
 
-@pytest.fixture(autouse=True)
-def fresh_log_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no record held back by an earlier one."""
-    for name in ("_errors", "_timeouts", "_slow"):
-        monkeypatch.setattr(_loop_bridge, name, _logging.EveryInterval())
-
-
 async def next_payloads(
     executor: PySubscriptionExecutor, connection: str, count: int
 ) -> list[dict[str, Any]]:

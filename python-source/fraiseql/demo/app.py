@@ -26,6 +26,7 @@ from fraiseql.demo._board import (
     parse_bus,
 )
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
+from fraiseql.subscriptions.metrics import metrics_app
 
 __all__ = ["Framework", "create_app"]
 
@@ -118,7 +119,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def create_app(
     framework: Framework = "fastapi", bus: str = "memory", *, config: SubscriptionConfig | None = None
 ) -> tuple[Starlette, SubscriptionManager]:
-    """The live chat board: the page at ``/``, the API, and graphql-transport-ws at ``/graphql``.
+    """The live chat board: the page at ``/``, the API, graphql-transport-ws at ``/graphql`` and
+    Prometheus metrics at ``/metrics``.
 
     ``bus`` is ``"memory"``, a ``redis://`` URL or a ``postgresql://`` DSN (``ValueError`` if
     malformed). Returns the application and its :class:`SubscriptionManager`; serve them with
@@ -159,5 +161,7 @@ def create_app(
         app = create_subscription_app(
             Starlette(routes=routes, exception_handlers=handlers), board.manager, path="/graphql"
         )
+    # Prometheus metrics, the way docs/observability.md tells applications to expose them.
+    app.router.routes.append(Route("/metrics", metrics_app(board.manager)))
     app.state.board = board
     return app, board.manager

@@ -25,6 +25,7 @@ from fraiseql.subscriptions.fields import (
     declaration_of,
 )
 from fraiseql.subscriptions.schema import build_schema_sdl
+from fraiseql.subscriptions.stats import ServerStats
 
 if TYPE_CHECKING:
     from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
@@ -215,6 +216,8 @@ class SubscriptionManager:
             user_field=self.config.user_field,
         )
         self.fields: dict[str, SubscriptionField] = {}
+        #: What the protocol handlers counted (see ``fraiseql.subscriptions.metrics``).
+        self.stats = ServerStats()
         self._handlers: set[GraphQLTransportWSHandler] = set()
         # Resolvers bound to arguments and context, shared while subscriptions use them.
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from fraiseql.subscriptions._logging import EveryInterval, log, log_bounded
 from fraiseql.subscriptions.adapter import WebSocketAdapter
 from fraiseql.subscriptions.errors import (
     ConnectionClosedError,
@@ -33,7 +34,9 @@ from fraiseql.subscriptions.protocols.graphql_transport_ws.types import (
 if TYPE_CHECKING:
     from fraiseql.subscriptions.manager import SubscriptionManager
 
-logger = logging.getLogger("fraiseql.subscriptions")
+# Records a client can cause at will (refusals, protocol errors, refused subscribes) are logged
+# once per kind and interval, with a count of the ones held back.
+_client_mistakes = EveryInterval()
 
 # Engine frames start with {"id":"<id>","type":"<type>"...: the first `","type":"` ends the id
 # (an id cannot contain an unescaped quote).
@@ -116,10 +119,30 @@ class GraphQLTransportWSHandler:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def _log_fields(self) -> dict[str, object]:
+        client = self.websocket.request_info.client
+        return {"connection_id": self.connection_id, "client": client[0] if client else None}
+
     async def _close(self, code: int, reason: str) -> None:
         if self._closed:
             return
         self._closed = True
+        self.manager.stats.closed_by_server[code] += 1
+        event = "connection.refused" if code == CloseCode.FORBIDDEN else "connection.closed"
+        level = logging.ERROR if code == CloseCode.INTERNAL_SERVER_ERROR else logging.INFO
+        log_bounded(
+            _client_mistakes,
+            f"{event}:{code}",
+            level,
+            event,
+            "closing connection %s: %d %s",
+            self.connection_id,
+            code,
+            reason,
+            code=code,
+            reason=reason,
+            **self._log_fields(),
+        )
         with contextlib.suppress(Exception):
             await self.websocket.close(code, _truncate_reason(reason))
 
@@ -151,7 +174,16 @@ class GraphQLTransportWSHandler:
             except _Closed:
                 return
             except Exception:
-                logger.exception("internal error on connection %s", self.connection_id)
+                log_bounded(
+                    _client_mistakes,
+                    "connection.internal_error",
+                    logging.ERROR,
+                    "connection.internal_error",
+                    "internal error on connection %s",
+                    self.connection_id,
+                    exc_info=True,
+                    **self._log_fields(),
+                )
                 await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
                 return
 
@@ -233,7 +265,16 @@ class GraphQLTransportWSHandler:
         if isinstance(error, ConnectionRejected):
             await self._close(CloseCode.FORBIDDEN, "Forbidden")
             return
-        logger.error("on_connect failed on connection %s", self.connection_id, exc_info=error)
+        log_bounded(
+            _client_mistakes,
+            "connection.on_connect_failed",
+            logging.ERROR,
+            "connection.on_connect_failed",
+            "on_connect failed on connection %s",
+            self.connection_id,
+            exc_info=error,
+            **self._log_fields(),
+        )
         await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
 
     async def _decide(self, result: object) -> None:
@@ -253,6 +294,16 @@ class GraphQLTransportWSHandler:
         # Acknowledged before the ack is sent: a subscribe right behind it is accepted.
         self.context = context
         self.acknowledged = True
+        self.manager.stats.connections_acknowledged += 1
+        log(
+            logging.INFO,
+            "connection.accepted",
+            "connection %s accepted",
+            self.connection_id,
+            user_id=context.user_id,
+            tenant_id=context.tenant_id,
+            **self._log_fields(),
+        )
         ack: dict[str, Any] = {"type": "connection_ack"}
         if context.ack_payload is not None:
             ack["payload"] = context.ack_payload
@@ -317,6 +368,24 @@ class GraphQLTransportWSHandler:
     async def _send_error(
         self, subscription_id: str, errors: list[GraphQLFormattedError] | list[Any]
     ) -> None:
+        """Refuse a subscribe with an ``error`` message (counted and logged by its code)."""
+        first = errors[0] if errors else {}
+        code = str((first.get("extensions") or {}).get("code") or "GRAPHQL_VALIDATION_FAILED")
+        self.manager.stats.subscriptions_refused[code] += 1
+        limit = code == "TOO_MANY_SUBSCRIPTIONS"
+        log_bounded(
+            _client_mistakes,
+            f"subscription.refused:{code}",
+            logging.WARNING if limit else logging.INFO,
+            "limit.reached" if limit else "subscription.refused",
+            "subscription %r on connection %s refused: %s",
+            subscription_id,
+            self.connection_id,
+            code,
+            code=code,
+            subscription_id=subscription_id,
+            **self._log_fields(),
+        )
         await self._send({"id": subscription_id, "type": "error", "payload": errors})
 
     async def _on_complete(self, message: dict[str, Any]) -> None:
@@ -342,9 +411,10 @@ class GraphQLTransportWSHandler:
             # Completions before this batch were taken already purged their frames in the engine.
             completed: set[str] = set()
             self._completed_in_batch = completed
+            sent = 0
             for frame in frames:
                 if self._closed:
-                    return
+                    break
                 id_end = frame.find(_TYPE_MARK, _FRAME_ID_START)
                 is_error = frame.startswith(b"error", id_end + len(_TYPE_MARK))
                 if is_error or completed:
@@ -358,7 +428,9 @@ class GraphQLTransportWSHandler:
                     await self.websocket.send_frame(frame)
                 except Exception:
                     self._closed = True
-                    return
+                    break
+                sent += 1
+            self.manager.stats.frames_sent += sent
 
     # -- keep-alive ---------------------------------------------------------------------------
 
