@@ -1,7 +1,9 @@
 """A guided run of the FraiseQL subscription engine, without any server.
 
 Three chat clients subscribe to a room; events are published; each client's writer sleeps
-until the engine wakes it with frames ready to send. Run it with ``scripts/demo.sh``.
+until the engine wakes it with frames ready to send. Run it with ``.venv/bin/python
+examples/engine_tour.py`` (after ``scripts/setup.sh``), or ``python examples/engine_tour.py`` wherever
+``fraiseql-subscriptions`` is installed.
 """
 
 from __future__ import annotations

@@ -22,6 +22,9 @@ ruff check .
 ruff format --check .
 echo "==> mypy"
 mypy
+for example in examples/subscriptions-*/app.py; do
+    mypy "$example"
+done
 echo "==> stubtest"
 python -m mypy.stubtest fraiseql._fraiseql_rs
 # Headless Chromium for the demo page's browser test (Debian's package; no download of its own).
