@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Sets everything up and runs every check and test: rustfmt, clippy, cargo test, ruff, mypy,
-# stubtest (the hand-written .pyi against the compiled module) and pytest (the engine, the
-# protocol suite over real sockets against every integration, the gql and graphql-ws (Node)
-# clients, the demo's API and its page in headless Chromium). Extra arguments go to pytest.
+# Sets everything up and runs every check and test: rustfmt, clippy, cargo test (the engine, and
+# the Redis and PostgreSQL buses against real servers), ruff, mypy, stubtest (the hand-written
+# .pyi against the compiled module) and pytest (the engine, the protocol suite over real sockets
+# against every integration, the buses across processes, the gql, graphql-ws, Apollo and urql
+# clients, the demo's API and its page in headless Chromium). Redis and PostgreSQL are started
+# when they are installed but stopped (scripts/services.sh). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -15,8 +17,9 @@ echo "==> cargo fmt --check"
 cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-echo "==> cargo test (engine)"
-cargo test -p fraiseql-engine --quiet
+scripts/services.sh
+echo "==> cargo test (engine, buses)"
+cargo test -p fraiseql-engine -p fraiseql-bus --quiet
 echo "==> ruff"
 ruff check .
 ruff format --check .

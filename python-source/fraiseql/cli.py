@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--bus",
         default="memory",
-        help="event bus: 'memory' (default), a redis:// URL or a postgresql:// connection string",
+        help="event bus: 'memory' (default), a redis:// URL or a postgresql:// connection string; "
+        "demo processes on one Redis or PostgreSQL bus form one chat",
     )
     demo.add_argument(
         "--framework",
@@ -60,6 +61,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from fraiseql.demo import create_app
     from fraiseql.demo._board import parse_bus
     from fraiseql.integrations.uvicorn_server import serve
+    from fraiseql.subscriptions.errors import BusError
 
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
@@ -67,7 +69,11 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         bus = parse_bus(args.bus)
     except ValueError as error:
         parser.error(f"--bus: {error}")
-    app, manager = create_app(args.framework, args.bus)
+    try:
+        app, manager = create_app(args.framework, args.bus)
+    except BusError as error:  # a bus that cannot be reached: said plainly, no traceback
+        print(f"fraiseql-subscriptions demo: {error}", file=sys.stderr, flush=True)
+        return 1
     print(f"FraiseQL live chat on {args.framework}; {bus.note}", flush=True)
     print(f"Open {_browser_url(args.host, args.port)} in a browser (Ctrl+C stops the server)", flush=True)
     # On Ctrl+C uvicorn shuts down gracefully (WebSockets closed with 1001), then re-raises it.

@@ -61,3 +61,42 @@ def test_equality_and_executor_carries_config() -> None:
     assert hash(config) == hash(PyEventBusConfig.redis("redis://localhost:6379", "g"))
     assert PySubscriptionExecutor(config).bus_config == config
     assert PySubscriptionExecutor().bus_config.bus_type == "memory"
+
+
+def test_redis_options() -> None:
+    config = PyEventBusConfig.redis(
+        "rediss://cache:6380/1",
+        "app",
+        max_len=500,
+        tls_ca_file="/etc/ca.pem",
+        connect_timeout=2,
+        publish_timeout=0.5,
+    )
+    assert (config.max_len, config.connect_timeout, config.publish_timeout) == (500, 2.0, 0.5)
+    assert (config.table, config.retention) == (None, None)
+    with pytest.raises(ValueError, match="max_len must be at least 1"):
+        PyEventBusConfig.redis("redis://h", "g", max_len=0)
+
+
+def test_postgresql_options() -> None:
+    config = PyEventBusConfig.postgresql("postgresql://db/app", table="chat.events", retention=60)
+    assert (config.table, config.retention, config.max_len) == ("chat.events", 60.0, None)
+    assert repr(config) == 'PyEventBusConfig.postgresql("postgresql://db/app", table="chat.events")'
+    with pytest.raises(ValueError, match="invalid table name"):
+        PyEventBusConfig.postgresql("postgresql://db/app", table="events; drop table x")
+    with pytest.raises(ValueError, match="retention must be a positive number"):
+        PyEventBusConfig.postgresql("postgresql://db/app", retention=0)
+    with pytest.raises(ValueError, match="publish_timeout must be a positive number"):
+        PyEventBusConfig.postgresql("postgresql://db/app", publish_timeout=float("nan"))
+
+
+def test_memory_has_no_bus_options() -> None:
+    config = PyEventBusConfig.memory()
+    assert (config.max_len, config.table, config.retention, config.connect_timeout) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    with pytest.raises(ValueError, match="only a PostgreSQL bus"):
+        config.events_table_sql()

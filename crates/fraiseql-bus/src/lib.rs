@@ -36,20 +36,20 @@ pub use redis_bus::RedisConfig;
 pub use status::{BusMetrics, BusState};
 
 /// Which bus, and where.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BusConfig {
     Redis(RedisConfig),
     Postgres(PostgresConfig),
 }
 
 /// Limits of one bus connection pair.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BusOptions {
     /// How long start-up may take to connect (and set up) before it fails.
     pub connect_timeout: Duration,
     /// How long a publish may wait for the bus to store its event before it fails.
     pub publish_timeout: Duration,
-    /// Events waiting to be written; a publish beyond that waits (within its timeout).
+    /// Events waiting to be written; a publish beyond that fails at once (`PublishTimeout`).
     pub publish_queue: usize,
 }
 
@@ -178,7 +178,7 @@ impl Shared {
 pub struct Bus {
     shared: Arc<Shared>,
     requests: mpsc::Sender<Request>,
-    tasks: Vec<AbortHandle>,
+    tasks: parking_lot::Mutex<Vec<AbortHandle>>,
     describe: String,
 }
 
@@ -217,7 +217,7 @@ impl Bus {
             other => other,
         })?;
         shared.status.set_connected(true, true);
-        Ok(Bus { shared, requests, tasks, describe })
+        Ok(Bus { shared, requests, tasks: parking_lot::Mutex::new(tasks), describe })
     }
 
     /// What this bus is, for messages (passwords hidden).
@@ -230,25 +230,29 @@ impl Bus {
         format!("{:016x}", self.shared.id)
     }
 
-    /// Stores `event` on the bus, then waits (within the publish timeout) until this process
-    /// dispatched it to its own subscribers. Fails with [`BusError::PublishTimeout`] when the
-    /// bus could not store it in time.
+    /// Queues `event` (at once, so publishes keep the caller's order), then the returned future
+    /// waits until the bus stored it and (within the publish timeout) this process dispatched it
+    /// to its own subscribers. Fails with [`BusError::PublishTimeout`] when the bus could not
+    /// store it in time, or when `publish_queue` events already wait.
     pub fn publish(&self, event: BusEvent) -> impl std::future::Future<Output = Result<(), BusError>> + Send + 'static {
-        let requests = self.requests.clone();
         let shared = self.shared.clone();
+        let timeout = shared.options.publish_timeout;
+        let deadline = Instant::now() + timeout;
+        let (reply, stored) = oneshot::channel();
+        // Queued now, in the caller's order (the writer numbers events in queue order); a full
+        // queue is an error at once rather than a wait that could reorder publishes.
+        let queued = self.requests.try_send(Request::Publish { event, deadline, reply });
         async move {
-            let timeout = shared.options.publish_timeout;
-            let deadline = Instant::now() + timeout;
             let expired = |reason: &str| {
                 shared.status.publish_timed_out();
                 BusError::PublishTimeout { seconds: timeout.as_secs_f64(), reason: reason.to_owned() }
             };
-            let (reply, stored) = oneshot::channel();
-            let request = Request::Publish { event, deadline, reply };
-            match tokio::time::timeout_at(deadline.into(), requests.send(request)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return Err(BusError::Closed),
-                Err(_) => return Err(expired("too many events waiting to be written")),
+            match queued {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    return Err(expired("too many events are waiting to be written"));
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => return Err(BusError::Closed),
             }
             let seq = match tokio::time::timeout_at(deadline.into(), stored).await {
                 Ok(Ok(Ok(seq))) => seq,
@@ -297,9 +301,10 @@ impl Bus {
         self.shared.status.snapshot()
     }
 
-    /// Stops the tasks and closes the connections (what dropping the bus does).
-    pub fn shutdown(&mut self) {
-        for task in self.tasks.drain(..) {
+    /// Stops the tasks and closes the connections (what dropping the bus does); later
+    /// publishes fail with [`BusError::Closed`].
+    pub fn shutdown(&self) {
+        for task in self.tasks.lock().drain(..) {
             task.abort();
         }
         self.shared.status.stop();

@@ -29,7 +29,7 @@ use crate::{BusError, NoteLevel, Request, Shared};
 const BATCH: i64 = 1000;
 
 /// A PostgreSQL bus.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PostgresConfig {
     /// `postgresql://user:password@host:port/database` (or a `key=value` connection string).
     pub dsn: String,

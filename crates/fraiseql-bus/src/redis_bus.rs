@@ -30,7 +30,7 @@ const BATCH: usize = 512;
 const BLOCK_MS: u64 = 5_000;
 
 /// A Redis bus.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RedisConfig {
     /// `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS).
     pub url: String,

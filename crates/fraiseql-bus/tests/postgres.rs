@@ -202,3 +202,20 @@ fn start_up_errors_are_clear() {
     );
     assert!(matches!(bad_table, Err(BusError::Config(_))));
 }
+
+#[test]
+fn publishes_started_without_waiting_keep_the_caller_s_order() {
+    let table = unique("fraiseql_order");
+    let (publisher, _) = start(&table);
+    let (_reader, seen) = start(&table);
+    let (done, finished) = std::sync::mpsc::channel();
+    for n in 0..2000 {
+        let done = done.clone();
+        publisher.publish_then(event("o", n), move |outcome| done.send(outcome).unwrap());
+    }
+    for _ in 0..2000 {
+        finished.recv().unwrap().unwrap();
+    }
+    assert_complete_and_ordered(&seen.wait_for(2000), &["o"], 2000);
+    Admin::connect().execute(&format!("DROP TABLE \"{table}\" CASCADE"));
+}

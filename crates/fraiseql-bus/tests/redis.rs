@@ -324,3 +324,19 @@ fn rediss_with_a_private_certificate_authority() {
     assert_eq!(recorder.events().len(), 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn publishes_started_without_waiting_keep_the_caller_s_order() {
+    let group = unique("order");
+    let (publisher, _) = start(&redis_url(), &group);
+    let (_reader, seen) = start(&redis_url(), &group);
+    let (done, finished) = std::sync::mpsc::channel();
+    for n in 0..2000 {
+        let done = done.clone();
+        publisher.publish_then(event("o", n), move |outcome| done.send(outcome).unwrap());
+    }
+    for _ in 0..2000 {
+        finished.recv().unwrap().unwrap();
+    }
+    assert_complete_and_ordered(&seen.wait_for(2000), &["o"], 2000);
+}

@@ -17,8 +17,8 @@ pub mod shape;
 
 pub use document::{CompiledOperation, DocumentLimits, ShapePlan};
 pub use engine::{
-    Engine, EngineConfig, OperationInfo, PublishOutcome, Registration, ResolverErrorPolicy, ResolverId, ResolverJob,
-    ResolverOutcome, SubscriptionRef,
+    Engine, EngineConfig, OperationInfo, PublishOutcome, ReadyNotifier, Registration, ResolverErrorPolicy, ResolverId,
+    ResolverJob, ResolverOutcome, SubscriptionRef,
 };
 pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};

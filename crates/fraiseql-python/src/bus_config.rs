@@ -1,13 +1,18 @@
 //! Which event bus an executor uses, validated when it is built.
 
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fraiseql_bus::{BusConfig as Distributed, BusOptions, PostgresConfig, RedisConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+use crate::errors::{configuration_error, new_error};
+
+#[derive(Clone, Debug, PartialEq)]
 pub enum BusConfig {
     Memory,
-    Redis { url: String, consumer_group: String },
-    PostgreSql { connection_string: String },
+    Distributed { config: Distributed, options: BusOptions },
 }
 
 /// The configuration of an event bus: in-memory (default), Redis or PostgreSQL.
@@ -24,7 +29,7 @@ fn has_host(rest: &str) -> bool {
 }
 
 /// The URL with any password replaced by `***`, for reprs and logs.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(authority_end);
@@ -38,6 +43,38 @@ fn redact(url: &str) -> String {
     }
 }
 
+fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
+    if value.is_finite() && value > 0.0 {
+        Ok(Duration::from_secs_f64(value))
+    } else {
+        Err(new_error(configuration_error(py), format!("{name} must be a positive number of seconds, not {value}")))
+    }
+}
+
+fn options(py: Python<'_>, connect_timeout: f64, publish_timeout: f64) -> PyResult<BusOptions> {
+    Ok(BusOptions {
+        connect_timeout: seconds(py, "connect_timeout", connect_timeout)?,
+        publish_timeout: seconds(py, "publish_timeout", publish_timeout)?,
+        ..BusOptions::default()
+    })
+}
+
+impl PyEventBusConfig {
+    fn postgres(&self) -> PyResult<&PostgresConfig> {
+        match &self.config {
+            BusConfig::Distributed { config: Distributed::Postgres(postgres), .. } => Ok(postgres),
+            _ => Err(PyValueError::new_err("only a PostgreSQL bus has an events table")),
+        }
+    }
+
+    fn options(&self) -> Option<&BusOptions> {
+        match &self.config {
+            BusConfig::Distributed { options, .. } => Some(options),
+            BusConfig::Memory => None,
+        }
+    }
+}
+
 #[pymethods]
 impl PyEventBusConfig {
     /// The embedded in-memory bus (one process).
@@ -46,9 +83,19 @@ impl PyEventBusConfig {
         Self { config: BusConfig::Memory }
     }
 
-    /// A Redis bus; `url` must be `redis://` or `rediss://` with a host.
+    /// A Redis bus; `url` must be `redis://` or `rediss://` with a host. Processes with the same
+    /// URL and `consumer_group` share events (the stream `fraiseql:<consumer_group>:events`).
     #[staticmethod]
-    fn redis(url: String, consumer_group: String) -> PyResult<Self> {
+    #[pyo3(signature = (url, consumer_group, *, max_len=100_000, tls_ca_file=None, connect_timeout=5.0, publish_timeout=5.0))]
+    fn redis(
+        py: Python<'_>,
+        url: String,
+        consumer_group: String,
+        max_len: i64,
+        tls_ca_file: Option<PathBuf>,
+        connect_timeout: f64,
+        publish_timeout: f64,
+    ) -> PyResult<Self> {
         let rest = url.strip_prefix("redis://").or_else(|| url.strip_prefix("rediss://"));
         if !rest.is_some_and(has_host) {
             return Err(PyValueError::new_err(format!(
@@ -59,12 +106,29 @@ impl PyEventBusConfig {
         if consumer_group.trim().is_empty() {
             return Err(PyValueError::new_err("the Redis consumer group must not be empty"));
         }
-        Ok(Self { config: BusConfig::Redis { url, consumer_group } })
+        let max_len = u64::try_from(max_len)
+            .ok()
+            .filter(|max_len| *max_len >= 1)
+            .ok_or_else(|| new_error(configuration_error(py), format!("max_len must be at least 1, not {max_len}")))?;
+        let config = Distributed::Redis(RedisConfig { url, group: consumer_group, max_len, tls_ca_file });
+        Ok(Self { config: BusConfig::Distributed { config, options: options(py, connect_timeout, publish_timeout)? } })
     }
 
-    /// A PostgreSQL (LISTEN/NOTIFY) bus; `connection_string` must be `postgresql://` or `postgres://`.
+    /// A PostgreSQL bus; `connection_string` must be `postgresql://` or `postgres://`. Events go
+    /// through `table` (created on first use) and are kept `retention` seconds.
     #[staticmethod]
-    fn postgresql(connection_string: String) -> PyResult<Self> {
+    #[pyo3(
+        signature = (connection_string, *, table="fraiseql_events".to_owned(), retention=3600.0, connect_timeout=5.0, publish_timeout=5.0),
+        text_signature = "(connection_string, *, table='fraiseql_events', retention=3600.0, connect_timeout=5.0, publish_timeout=5.0)"
+    )]
+    fn postgresql(
+        py: Python<'_>,
+        connection_string: String,
+        table: String,
+        retention: f64,
+        connect_timeout: f64,
+        publish_timeout: f64,
+    ) -> PyResult<Self> {
         let rest =
             connection_string.strip_prefix("postgresql://").or_else(|| connection_string.strip_prefix("postgres://"));
         if !rest.is_some_and(has_host) {
@@ -73,16 +137,26 @@ impl PyEventBusConfig {
                 redact(&connection_string)
             )));
         }
-        Ok(Self { config: BusConfig::PostgreSql { connection_string } })
+        // The table name is checked here, not at connection time.
+        fraiseql_bus::events_table_sql(&table)
+            .map_err(|error| new_error(configuration_error(py), error.to_string()))?;
+        let postgres =
+            PostgresConfig { dsn: connection_string, table, retention: seconds(py, "retention", retention)? };
+        Ok(Self {
+            config: BusConfig::Distributed {
+                config: Distributed::Postgres(postgres),
+                options: options(py, connect_timeout, publish_timeout)?,
+            },
+        })
     }
 
     /// `"memory"`, `"redis"` or `"postgresql"`.
     #[getter]
     fn bus_type(&self) -> &'static str {
-        match self.config {
+        match &self.config {
             BusConfig::Memory => "memory",
-            BusConfig::Redis { .. } => "redis",
-            BusConfig::PostgreSql { .. } => "postgresql",
+            BusConfig::Distributed { config: Distributed::Redis(_), .. } => "redis",
+            BusConfig::Distributed { config: Distributed::Postgres(_), .. } => "postgresql",
         }
     }
 
@@ -91,8 +165,8 @@ impl PyEventBusConfig {
     fn url(&self) -> Option<String> {
         match &self.config {
             BusConfig::Memory => None,
-            BusConfig::Redis { url, .. } => Some(url.clone()),
-            BusConfig::PostgreSql { connection_string } => Some(connection_string.clone()),
+            BusConfig::Distributed { config: Distributed::Redis(redis), .. } => Some(redis.url.clone()),
+            BusConfig::Distributed { config: Distributed::Postgres(postgres), .. } => Some(postgres.dsn.clone()),
         }
     }
 
@@ -100,9 +174,61 @@ impl PyEventBusConfig {
     #[getter]
     fn consumer_group(&self) -> Option<String> {
         match &self.config {
-            BusConfig::Redis { consumer_group, .. } => Some(consumer_group.clone()),
+            BusConfig::Distributed { config: Distributed::Redis(redis), .. } => Some(redis.group.clone()),
             _ => None,
         }
+    }
+
+    /// The Redis stream's approximate bound (`None` for other buses).
+    #[getter]
+    fn max_len(&self) -> Option<u64> {
+        match &self.config {
+            BusConfig::Distributed { config: Distributed::Redis(redis), .. } => Some(redis.max_len),
+            _ => None,
+        }
+    }
+
+    /// The PostgreSQL events table (`None` for other buses).
+    #[getter]
+    fn table(&self) -> Option<String> {
+        self.postgres().ok().map(|postgres| postgres.table.clone())
+    }
+
+    /// Seconds PostgreSQL keeps events (`None` for other buses).
+    #[getter]
+    fn retention(&self) -> Option<f64> {
+        self.postgres().ok().map(|postgres| postgres.retention.as_secs_f64())
+    }
+
+    /// Seconds start-up may take to connect (`None` for the memory bus).
+    #[getter]
+    fn connect_timeout(&self) -> Option<f64> {
+        self.options().map(|options| options.connect_timeout.as_secs_f64())
+    }
+
+    /// Seconds a publish may wait for the bus to store its event (`None` for the memory bus).
+    #[getter]
+    fn publish_timeout(&self) -> Option<f64> {
+        self.options().map(|options| options.publish_timeout.as_secs_f64())
+    }
+
+    /// The SQL that creates the events table, its indexes, its notification trigger and the
+    /// change-trigger function (what the bus runs on first use), for a migration of your own.
+    fn events_table_sql(&self) -> PyResult<String> {
+        fraiseql_bus::events_table_sql(&self.postgres()?.table)
+            .map_err(|error| PyValueError::new_err(error.to_string()))
+    }
+
+    /// The SQL that publishes `table`'s writes as events on `channel` (`{column}` stands for that
+    /// column of the row), as `install_change_trigger` runs it.
+    #[pyo3(
+        signature = (table, channel, operations=vec!["INSERT".to_owned(), "UPDATE".to_owned(), "DELETE".to_owned()]),
+        text_signature = "($self, table, channel, operations=('INSERT', 'UPDATE', 'DELETE'))"
+    )]
+    fn change_trigger_sql(&self, table: &str, channel: &str, operations: Vec<String>) -> PyResult<String> {
+        let operations: Vec<&str> = operations.iter().map(String::as_str).collect();
+        fraiseql_bus::change_trigger_sql(&self.postgres()?.table, table, channel, &operations)
+            .map_err(|error| PyValueError::new_err(error.to_string()))
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> bool {
@@ -119,11 +245,11 @@ impl PyEventBusConfig {
     fn __repr__(&self) -> String {
         match &self.config {
             BusConfig::Memory => "PyEventBusConfig.memory()".to_owned(),
-            BusConfig::Redis { url, consumer_group } => {
-                format!("PyEventBusConfig.redis({:?}, {consumer_group:?})", redact(url))
+            BusConfig::Distributed { config: Distributed::Redis(redis), .. } => {
+                format!("PyEventBusConfig.redis({:?}, {:?})", redact(&redis.url), redis.group)
             }
-            BusConfig::PostgreSql { connection_string } => {
-                format!("PyEventBusConfig.postgresql({:?})", redact(connection_string))
+            BusConfig::Distributed { config: Distributed::Postgres(postgres), .. } => {
+                format!("PyEventBusConfig.postgresql({:?}, table={:?})", redact(&postgres.dsn), postgres.table)
             }
         }
     }

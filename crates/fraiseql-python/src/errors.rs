@@ -3,6 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use fraiseql_bus::BusError;
 use fraiseql_engine::EngineError;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -46,11 +47,40 @@ exception_classes! {
     invalid_event_error => "InvalidEventError",
     configuration_error => "ConfigurationError",
     internal_engine_error => "InternalEngineError",
+    bus_error => "BusError",
+    bus_connection_error => "BusConnectionError",
+    publish_timeout_error => "PublishTimeoutError",
+    bus_closed_error => "BusClosedError",
 }
 
 /// An instance of `class(message)` as a `PyErr`.
 pub fn new_error(class: Bound<'_, PyType>, message: String) -> PyErr {
     PyErr::from_type(class, message)
+}
+
+/// An error of a layer below the binding, as the matching exception of
+/// `fraiseql.subscriptions.errors` (the one place where they are converted).
+pub trait IntoPyError {
+    fn into_py_error(self, py: Python<'_>) -> PyErr;
+}
+
+impl IntoPyError for EngineError {
+    fn into_py_error(self, py: Python<'_>) -> PyErr {
+        to_py_err(py, self)
+    }
+}
+
+impl IntoPyError for BusError {
+    fn into_py_error(self, py: Python<'_>) -> PyErr {
+        let message = self.to_string();
+        match self {
+            BusError::Connect(_) => new_error(bus_connection_error(py), message),
+            BusError::PublishTimeout { .. } => new_error(publish_timeout_error(py), message),
+            BusError::Closed => new_error(bus_closed_error(py), message),
+            BusError::Command(_) => new_error(bus_error(py), message),
+            BusError::Config(_) => new_error(configuration_error(py), message),
+        }
+    }
 }
 
 /// Converts an engine error to the matching exception of `fraiseql.subscriptions.errors`.
@@ -87,12 +117,13 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-/// Runs engine work with the GIL released. A panic becomes `InternalEngineError`, an engine
-/// error its exception.
-pub fn detached<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+/// Runs engine (or bus) work with the GIL released. A panic becomes `InternalEngineError`, an
+/// engine or bus error its exception.
+pub fn detached<T, E, F>(py: Python<'_>, work: F) -> PyResult<T>
 where
     T: Send,
-    F: FnOnce() -> Result<T, EngineError> + Send,
+    E: IntoPyError + Send,
+    F: FnOnce() -> Result<T, E> + Send,
 {
     let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(work)));
     finish(py, outcome)
@@ -100,17 +131,18 @@ where
 
 /// Runs short engine work with the GIL held (no point in releasing it for a few hundred
 /// nanoseconds). Panics and errors are converted as in [`detached`].
-pub fn attached<T, F>(py: Python<'_>, work: F) -> PyResult<T>
+pub fn attached<T, E, F>(py: Python<'_>, work: F) -> PyResult<T>
 where
-    F: FnOnce() -> Result<T, EngineError>,
+    E: IntoPyError,
+    F: FnOnce() -> Result<T, E>,
 {
     finish(py, catch_unwind(AssertUnwindSafe(work)))
 }
 
-fn finish<T>(py: Python<'_>, outcome: std::thread::Result<Result<T, EngineError>>) -> PyResult<T> {
+fn finish<T, E: IntoPyError>(py: Python<'_>, outcome: std::thread::Result<Result<T, E>>) -> PyResult<T> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(to_py_err(py, error)),
+        Ok(Err(error)) => Err(error.into_py_error(py)),
         Err(payload) => Err(new_error(
             internal_engine_error(py),
             format!("internal engine error (please report it): {}", panic_message(payload.as_ref())),

@@ -13,8 +13,9 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
 use fraiseql_engine::{
-    DocumentLimits, Engine, EngineConfig, EventScope, OverflowPolicy, QueuedFrame, Registration, ResolverErrorPolicy,
-    SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState, LATENCY_BUCKET_BOUNDS_NS,
+    DocumentLimits, Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, QueuedFrame, Registration,
+    ResolverErrorPolicy, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
+    LATENCY_BUCKET_BOUNDS_NS,
 };
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTypeError};
@@ -23,9 +24,10 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
 
-use crate::bus_config::PyEventBusConfig;
+use crate::bus::BusLink;
+use crate::bus_config::{BusConfig, PyEventBusConfig};
 use crate::convert;
-use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error};
+use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error, IntoPyError};
 use crate::resolvers::{PendingResolution, ResolverSettings, ResolverTable, SyncResolvers, BRIDGE_MODULE};
 
 /// The socket pair through which the engine wakes the application's loop.
@@ -63,6 +65,10 @@ pub struct PySubscriptionExecutor {
     pub(crate) attached_loop: Mutex<Option<Py<PyAny>>>,
     /// Application serializers for custom types, by type.
     pub(crate) serializers: Vec<(Py<PyType>, Py<PyAny>)>,
+    /// The Redis or PostgreSQL bus (`None`: in-memory, events stay in this process).
+    pub(crate) bus: Option<BusLink>,
+    /// Async publishes waiting for the bus, by token.
+    publish_waiters: Mutex<HashMap<u64, Py<PyAny>>>,
 }
 
 fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<ScopeKey>> {
@@ -77,6 +83,25 @@ fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<Sc
         return Ok(Some(Arc::from(value.str()?.to_str()?)));
     }
     Err(PyTypeError::new_err(format!("{name} must be a str or an int, not {}", value.get_type().name()?)))
+}
+
+/// The bus counters of `get_metrics()`, in the order `bus_metrics` fills them.
+const BUS_COUNTERS: [&str; 8] = [
+    "bus_reconnects",
+    "bus_events_published",
+    "bus_events_received",
+    "bus_duplicates_dropped",
+    "bus_publish_timeouts",
+    "bus_gaps",
+    "bus_events_malformed",
+    "bus_resolver_jobs_dropped",
+];
+
+/// The loop running in this thread; `RuntimeError` naming `what` otherwise.
+fn running_loop_or_error<'py>(py: Python<'py>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
+        PyRuntimeError::new_err(format!("{what}() must be called from a coroutine running on an asyncio loop"))
+    })
 }
 
 fn frames_to_list<'py>(py: Python<'py>, frames: &[QueuedFrame]) -> PyResult<Bound<'py, PyList>> {
@@ -103,6 +128,111 @@ impl PySubscriptionExecutor {
         let frames = detached(py, || self.engine.drain_at_most(connection_id, max))?;
         self.prune_resolvers();
         frames_to_list(py, &frames)
+    }
+
+    /// The bus form of an event, its scope checked here as the engine would (a malformed
+    /// tenant field is the publisher's error, not a surprise on every other process).
+    fn bus_event(
+        &self,
+        py: Python<'_>,
+        event_type: &str,
+        channel: &str,
+        data: serde_json::Value,
+        scope: EventScope,
+    ) -> PyResult<fraiseql_bus::BusEvent> {
+        attached(py, || self.engine.config().scope_fields.resolve(&data, scope.clone()))?;
+        Ok(fraiseql_bus::BusEvent {
+            event_type: event_type.to_owned(),
+            channel: channel.to_owned(),
+            data,
+            tenant: scope.tenant.map(|tenant| tenant.to_string()),
+            user: scope.user.map(|user| user.to_string()),
+            global: scope.global,
+        })
+    }
+
+    /// The bus's state and counters (`bus_state` is `"memory"` for the in-memory bus).
+    fn bus_metrics(&self, dict: &Bound<'_, PyDict>) -> PyResult<()> {
+        let Some(link) = &self.bus else {
+            dict.set_item("bus_state", "memory")?;
+            dict.set_item("bus_lag_seconds", 0.0)?;
+            for name in BUS_COUNTERS {
+                dict.set_item(name, 0u64)?;
+            }
+            return Ok(());
+        };
+        let metrics = link.bus.metrics();
+        dict.set_item("bus_state", metrics.state.as_str())?;
+        dict.set_item("bus_lag_seconds", metrics.lag_seconds)?;
+        let values = [
+            metrics.reconnects,
+            metrics.events_published,
+            metrics.events_received,
+            metrics.duplicates_dropped,
+            metrics.publish_timeouts,
+            metrics.gaps,
+            metrics.malformed + link.inbox.invalid_events.load(std::sync::atomic::Ordering::Relaxed),
+            link.inbox.jobs_dropped.load(std::sync::atomic::Ordering::Relaxed),
+        ];
+        for (name, value) in BUS_COUNTERS.iter().zip(values) {
+            dict.set_item(*name, value)?;
+        }
+        Ok(())
+    }
+
+    /// Takes what the bus left for Python: log notes, settled async publishes, and the resolver
+    /// jobs of events read from the bus (run as `publish_event` runs them, on this thread's loop
+    /// when there is one).
+    fn process_inbox(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        let Some(link) = &this.bus else { return Ok(()) };
+        if link.inbox.is_empty() {
+            return Ok(());
+        }
+        let mut first_error = None;
+        let notes = link.inbox.take_notes();
+        if !notes.is_empty() {
+            let bridge = py.import(BRIDGE_MODULE)?;
+            for note in notes {
+                let level = match note.level {
+                    fraiseql_bus::NoteLevel::Info => "info",
+                    fraiseql_bus::NoteLevel::Warning => "warning",
+                    fraiseql_bus::NoteLevel::Error => "error",
+                };
+                if let Err(error) = bridge.call_method1(intern!(py, "log_bus_note"), (level, note.event, note.message))
+                {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        for (token, outcome) in link.inbox.take_settled() {
+            let Some(future) = this.publish_waiters.lock().remove(&token) else { continue };
+            let future = future.bind(py);
+            if future.call_method0(intern!(py, "done"))?.is_truthy()? {
+                continue; // cancelled by its caller: the event was published all the same
+            }
+            let settled = match outcome {
+                Ok(()) => future.call_method1(intern!(py, "set_result"), (py.None(),)),
+                Err(error) => {
+                    let error = error.into_py_error(py);
+                    future.call_method1(intern!(py, "set_exception"), (error.value(py),))
+                }
+            };
+            if let Err(error) = settled {
+                first_error.get_or_insert(error);
+            }
+        }
+        for jobs in link.inbox.take_jobs() {
+            let Some(first) = jobs.first() else { continue };
+            let event = convert::to_python(py, &first.event().data)?;
+            for job in jobs {
+                if let Err(error) = Self::run_job(slf, job, &event) {
+                    first_error.get_or_insert(error);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     fn closed_error(py: Python<'_>, connection_id: &str) -> PyErr {
@@ -269,12 +399,20 @@ impl PySubscriptionExecutor {
             .map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
         let writer = wakeup.writer.clone();
         // Never blocks: a full socket already holds a pending wake-up.
-        engine.set_ready_notifier(Some(Arc::new(move || {
+        let wake: fraiseql_engine::engine::ReadyNotifier = Arc::new(move || {
             let _ = (&*writer).write(&[1]);
-        })));
+        });
+        engine.set_ready_notifier(Some(wake.clone()));
         let bus_config = match bus_config {
             Some(config) => config,
-            None => Py::new(py, PyEventBusConfig { config: crate::bus_config::BusConfig::Memory })?,
+            None => Py::new(py, PyEventBusConfig { config: BusConfig::Memory })?,
+        };
+        let bus = match &bus_config.get().config {
+            BusConfig::Memory => None,
+            BusConfig::Distributed { config, options } => {
+                let (config, options, engine) = (config.clone(), *options, engine.clone());
+                Some(detached(py, move || BusLink::start(config, options, engine, wake))?)
+            }
         };
         Ok(Self {
             engine,
@@ -287,6 +425,8 @@ impl PySubscriptionExecutor {
             reader_loop: Mutex::new(None),
             attached_loop: Mutex::new(None),
             serializers: custom_serializers,
+            bus,
+            publish_waiters: Mutex::default(),
         })
     }
 
@@ -468,6 +608,13 @@ impl PySubscriptionExecutor {
             user: scope_key(user_id, "user_id")?,
             global: global_event,
         };
+        if let Some(link) = &this.bus {
+            // Through the bus: every process (this one included) gets it from there; this
+            // returns once it is stored and dispatched here (within the publish timeout).
+            let event = this.bus_event(py, event_type, channel, value, scope)?;
+            detached(py, || link.bus.publish_blocking(event))?;
+            return Self::process_inbox(slf);
+        }
         let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
         // Every group's resolver runs, whatever happens to another's; a failure inside the
         // binding itself (not the resolver's) is raised once all of them ran.
@@ -480,17 +627,98 @@ impl PySubscriptionExecutor {
         first_error.map_or(Ok(()), Err)
     }
 
+    /// `publish_event` as an awaitable, for coroutines: with a Redis or PostgreSQL bus it
+    /// completes once the bus stored the event and this process dispatched it (the loop is free
+    /// meanwhile), or fails with `PublishTimeoutError`; with the in-memory bus it publishes at
+    /// once and returns a completed future.
+    #[pyo3(signature = (event_type, channel, data, *, tenant_id=None, user_id=None, global_event=false))]
+    fn publish_event_async<'py>(
+        slf: &Bound<'py, Self>,
+        event_type: &str,
+        channel: &str,
+        data: &Bound<'py, PyAny>,
+        tenant_id: Option<&Bound<'py, PyAny>>,
+        user_id: Option<&Bound<'py, PyAny>>,
+        global_event: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let event_loop = running_loop_or_error(py, "publish_event_async")?;
+        let future = event_loop.call_method0(intern!(py, "create_future"))?;
+        let Some(link) = &this.bus else {
+            Self::publish_event(slf, event_type, channel, data, tenant_id, user_id, global_event)?;
+            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
+            return Ok(future);
+        };
+        Self::ensure_reader(slf, &event_loop)?;
+        let value = convert::to_json_with(data, "data", &this.serializers)?;
+        let scope = EventScope {
+            tenant: scope_key(tenant_id, "tenant_id")?,
+            user: scope_key(user_id, "user_id")?,
+            global: global_event,
+        };
+        let event = this.bus_event(py, event_type, channel, value, scope)?;
+        let mut waiters = this.publish_waiters.lock();
+        let token = link.publish_later(event);
+        waiters.insert(token, future.clone().unbind());
+        Ok(future)
+    }
+
+    /// Stops the bus (a Redis or PostgreSQL bus closes its connections; later publishes raise
+    /// `BusClosedError`). The in-memory bus has nothing to stop.
+    fn shutdown(&self, py: Python<'_>) {
+        if let Some(link) = &self.bus {
+            py.detach(|| link.bus.shutdown());
+        }
+    }
+
+    /// This process's id on a Redis or PostgreSQL bus, as its connections name themselves
+    /// (`fraiseql-read-<id>`, `fraiseql-publish-<id>`); `None` with the in-memory bus.
+    #[getter]
+    fn bus_id(&self) -> Option<String> {
+        self.bus.as_ref().map(|link| link.bus.id())
+    }
+
+    /// Publishes `table`'s inserts, updates and deletes as events on `channel`, where
+    /// `{column}` stands for that column of the row (PostgreSQL bus only): a trigger writes them
+    /// to the events table, so a write by any program fires the subscriptions.
+    #[pyo3(
+        signature = (table, channel, operations=vec!["INSERT".to_owned(), "UPDATE".to_owned(), "DELETE".to_owned()]),
+        text_signature = "($self, table, channel, operations=('INSERT', 'UPDATE', 'DELETE'))"
+    )]
+    fn install_change_trigger(
+        &self,
+        py: Python<'_>,
+        table: &str,
+        channel: &str,
+        operations: Vec<String>,
+    ) -> PyResult<()> {
+        let Some(link) = &self.bus else {
+            return Err(new_error(configuration_error(py), "change triggers need a PostgreSQL bus".to_owned()));
+        };
+        let config = self.bus_config.get();
+        let BusConfig::Distributed { config: fraiseql_bus::BusConfig::Postgres(postgres), .. } = &config.config else {
+            return Err(new_error(configuration_error(py), "change triggers need a PostgreSQL bus".to_owned()));
+        };
+        let operations: Vec<&str> = operations.iter().map(String::as_str).collect();
+        let sql = fraiseql_bus::change_trigger_sql(&postgres.table, table, channel, &operations)
+            .map_err(|error| new_error(configuration_error(py), error.to_string()))?;
+        detached(py, || link.bus.execute(sql))
+    }
+
     /// Pops the next frame of a subscription (non-blocking): the bytes of one
     /// graphql-transport-ws message, or None.
     #[pyo3(signature = (subscription_id, connection_id=None))]
     fn next_event<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         subscription_id: &str,
         connection_id: Option<&str>,
     ) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let frame = detached(py, || self.engine.next_frame(Self::sub(subscription_id, connection_id)))?;
-        self.prune_resolvers();
+        let py = slf.py();
+        Self::process_inbox(slf)?;
+        let this = slf.get();
+        let frame = detached(py, || this.engine.next_frame(Self::sub(subscription_id, connection_id)))?;
+        this.prune_resolvers();
         frame.map(|frame| frame_bytes(py, &frame)).transpose()
     }
 
@@ -512,14 +740,14 @@ impl PySubscriptionExecutor {
     fn open_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<()> {
         detached(py, || {
             self.engine.open_connection(connection_id);
-            Ok(())
+            Ok::<_, EngineError>(())
         })
     }
 
     /// Closes a connection: frees all its subscriptions and frames and wakes its writer with
     /// `ConnectionClosedError`. Returns how many subscriptions were freed (0 if unknown).
     fn close_connection(&self, py: Python<'_>, connection_id: &str) -> PyResult<usize> {
-        let freed = detached(py, || Ok(self.engine.close_connection(connection_id)))?;
+        let freed = detached(py, || Ok::<_, EngineError>(self.engine.close_connection(connection_id)))?;
         self.prune_resolvers();
         Ok(freed)
     }
@@ -527,12 +755,12 @@ impl PySubscriptionExecutor {
     /// Takes the queued frames of a connection (at most `max_frames`), oldest first.
     #[pyo3(signature = (connection_id, max_frames=None))]
     fn drain_frames<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         connection_id: &str,
         max_frames: Option<usize>,
     ) -> PyResult<Bound<'py, PyList>> {
-        self.drain_to_list(py, connection_id, max_frames.unwrap_or(usize::MAX))
+        Self::process_inbox(slf)?;
+        slf.get().drain_to_list(slf.py(), connection_id, max_frames.unwrap_or(usize::MAX))
     }
 
     /// An awaitable that completes with the connection's queued frames (at least one) as soon
@@ -541,10 +769,7 @@ impl PySubscriptionExecutor {
     fn wait_for_frames<'py>(slf: &Bound<'py, Self>, connection_id: &str) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let event_loop =
-            py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
-                PyRuntimeError::new_err("wait_for_frames() must be called from a coroutine running on an asyncio loop")
-            })?;
+        let event_loop = running_loop_or_error(py, "wait_for_frames")?;
         Self::ensure_reader(slf, &event_loop)?;
         // An unknown connection is an error here (a waiter woken later finds it closed instead).
         attached(py, || this.engine.arm(connection_id).map(drop))?;
@@ -594,6 +819,7 @@ impl PySubscriptionExecutor {
         for (name, value) in counters {
             dict.set_item(name, value)?;
         }
+        self.bus_metrics(&dict)?;
         let mut bounds_us: Vec<f64> = LATENCY_BUCKET_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1000.0).collect();
         bounds_us.push(f64::INFINITY);
         for (name, histogram) in
@@ -618,25 +844,27 @@ impl PySubscriptionExecutor {
     }
 
     /// Called by the loop when the engine signalled ready connections.
-    fn _on_frames_ready(&self, py: Python<'_>) -> PyResult<()> {
-        self.wakeup.clear();
+    fn _on_frames_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
+        let py = slf.py();
+        let this = slf.get();
+        this.wakeup.clear();
         // Every ready writer is settled even if one of them fails; the first error is raised last.
-        let mut first_error = None;
-        for connection in self.engine.take_ready() {
-            let waiter = self.waiters.lock().remove(&connection.id);
+        let mut first_error = Self::process_inbox(slf).err();
+        for connection in this.engine.take_ready() {
+            let waiter = this.waiters.lock().remove(&connection.id);
             let Some(future) = waiter else { continue };
             let future = future.bind(py);
             let settled = future.call_method0(intern!(py, "done")).and_then(|done| done.is_truthy()).and_then(|done| {
                 if done {
                     Ok(true)
                 } else {
-                    self.settle_waiter(py, &connection.id, future)
+                    this.settle_waiter(py, &connection.id, future)
                 }
             });
             match settled {
                 Ok(true) => {}
                 Ok(false) => {
-                    self.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
+                    this.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
                 }
                 Err(error) => {
                     let _ = future.call_method1(intern!(py, "set_exception"), (error.value(py),));

@@ -2,6 +2,7 @@
 //!
 //! Its classes live in the submodule `fraiseql._fraiseql_rs.subscriptions`.
 
+mod bus;
 mod bus_config;
 mod convert;
 mod errors;

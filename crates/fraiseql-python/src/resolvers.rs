@@ -199,7 +199,7 @@ impl PySubscriptionExecutor {
     pub(crate) fn finish(&self, py: Python<'_>, job: ResolverJob, outcome: ResolverOutcome) -> PyResult<()> {
         detached(py, move || {
             job.finish(outcome);
-            Ok(())
+            Ok::<_, EngineError>(())
         })?;
         self.prune_resolvers();
         Ok(())

@@ -1,7 +1,8 @@
 """The Rust subscription engine's classes."""
 
 import asyncio
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, final
 
 @final
@@ -55,12 +56,39 @@ class PyEventBusConfig:
         """The embedded in-memory bus (one process)."""
 
     @staticmethod
-    def redis(url: str, consumer_group: str) -> PyEventBusConfig:
-        """A Redis bus. ``ValueError`` unless ``url`` is ``redis://`` or ``rediss://`` with a host."""
+    def redis(
+        url: str,
+        consumer_group: str,
+        *,
+        max_len: int = 100_000,
+        tls_ca_file: str | os.PathLike[str] | None = None,
+        connect_timeout: float = 5.0,
+        publish_timeout: float = 5.0,
+    ) -> PyEventBusConfig:
+        """A Redis bus (Redis Streams). ``ValueError`` unless ``url`` is ``redis://`` or
+        ``rediss://`` with a host.
+
+        Processes with the same URL and ``consumer_group`` share events, through the stream
+        ``fraiseql:<consumer_group>:events``; each reads all of it (this is not a Redis consumer
+        group). The stream keeps about ``max_len`` events. ``tls_ca_file``: the PEM certificate
+        authority of a ``rediss://`` server signed by a private CA.
+        """
 
     @staticmethod
-    def postgresql(connection_string: str) -> PyEventBusConfig:
-        """A PostgreSQL bus. ``ValueError`` unless ``postgresql://`` or ``postgres://`` with a host."""
+    def postgresql(
+        connection_string: str,
+        *,
+        table: str = "fraiseql_events",
+        retention: float = 3600.0,
+        connect_timeout: float = 5.0,
+        publish_timeout: float = 5.0,
+    ) -> PyEventBusConfig:
+        """A PostgreSQL bus (an events table and LISTEN/NOTIFY). ``ValueError`` unless
+        ``postgresql://`` or ``postgres://`` with a host.
+
+        Events go through ``table`` (created on first use; ``name`` or ``schema.name``) and are
+        kept ``retention`` seconds.
+        """
 
     @property
     def bus_type(self) -> Literal["memory", "redis", "postgresql"]:
@@ -73,6 +101,38 @@ class PyEventBusConfig:
     @property
     def consumer_group(self) -> str | None:
         """The Redis consumer group (``None`` for other buses)."""
+
+    @property
+    def max_len(self) -> int | None:
+        """The Redis stream's approximate bound (``None`` for other buses)."""
+
+    @property
+    def table(self) -> str | None:
+        """The PostgreSQL events table (``None`` for other buses)."""
+
+    @property
+    def retention(self) -> float | None:
+        """Seconds PostgreSQL keeps events (``None`` for other buses)."""
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds start-up may take to connect (``None`` for the memory bus)."""
+
+    @property
+    def publish_timeout(self) -> float | None:
+        """Seconds a publish may wait for the bus to store its event (``None`` for the memory bus)."""
+
+    def events_table_sql(self) -> str:
+        """The SQL that creates the PostgreSQL events table (what the bus runs on first use).
+
+        ``ValueError`` for other buses.
+        """
+
+    def change_trigger_sql(
+        self, table: str, channel: str, operations: Sequence[str] = ("INSERT", "UPDATE", "DELETE")
+    ) -> str:
+        """The SQL that publishes ``table``'s writes as events on ``channel`` (``{column}``
+        stands for that column of the row). ``ValueError`` for other buses."""
 
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
@@ -225,7 +285,10 @@ class PySubscriptionExecutor:
         """Publish an event on a channel.
 
         The tenant and target user default to the ``tenant_id``/``user_id`` fields of
-        ``data``. Frames of subscriptions without resolver are queued before this returns.
+        ``data``. Frames of subscriptions without resolver are queued before this returns. With a
+        Redis or PostgreSQL bus the event goes through the bus (every process gets it, this one
+        included): this blocks (with the GIL released) until it is stored and dispatched here, or
+        raises ``PublishTimeoutError``.
         """
 
     def next_event(self, subscription_id: str, connection_id: str | None = None) -> bytes | None:
@@ -251,6 +314,36 @@ class PySubscriptionExecutor:
 
     def attach_event_loop(self, event_loop: asyncio.AbstractEventLoop) -> None:
         """Run async resolvers of events published from other threads on ``event_loop``."""
+
+    def publish_event_async(
+        self,
+        event_type: str,
+        channel: str,
+        data: object,
+        *,
+        tenant_id: str | int | None = None,
+        user_id: str | int | None = None,
+        global_event: bool = False,
+    ) -> asyncio.Future[None]:
+        """``publish_event`` as an awaitable (call it on the running loop).
+
+        With a Redis or PostgreSQL bus it completes once the bus stored the event and this
+        process dispatched it, or fails with ``PublishTimeoutError``; the loop is free meanwhile.
+        """
+
+    def shutdown(self) -> None:
+        """Stop a Redis or PostgreSQL bus (later publishes raise ``BusClosedError``)."""
+
+    @property
+    def bus_id(self) -> str | None:
+        """This process's id on the bus, as its connections name themselves
+        (``fraiseql-read-<id>``); ``None`` with the in-memory bus."""
+
+    def install_change_trigger(
+        self, table: str, channel: str, operations: Sequence[str] = ("INSERT", "UPDATE", "DELETE")
+    ) -> None:
+        """Publish ``table``'s inserts, updates and deletes as events on ``channel``
+        (PostgreSQL bus only; ``{column}`` in the channel stands for that column of the row)."""
 
     def get_metrics(self) -> dict[str, Any]:
         """Counters, gauges and latency histograms (``le_us`` bucket bounds in microseconds)."""

@@ -104,7 +104,7 @@ class Reply:
 
 @dataclass(frozen=True)
 class BusChoice:
-    """What ``--bus`` asked for, and what it means today."""
+    """What ``--bus`` asked for, and what it means."""
 
     config: PyEventBusConfig
     description: str  # safe to show: no password
@@ -117,10 +117,10 @@ class BusChoice:
     def note(self) -> str:
         if self.kind == "memory":
             return "In-memory event bus: messages are delivered within this server process."
+        name = "Redis" if self.kind == "redis" else "PostgreSQL"
         return (
-            f"Configured the {self.kind} event bus ({self.description}), but the engine does not "
-            "use an external bus yet: events are still delivered in-process only, so several "
-            "server processes do not see each other's messages."
+            f"{name} event bus ({self.description}): every server process on this bus delivers the "
+            "messages posted to any of them; each keeps the recent history of the messages posted to it."
         )
 
 
@@ -263,7 +263,7 @@ class ChatBoard:
             {
                 "framework": self.framework,
                 "bus": {"type": self.bus.kind, "url": self.bus.description, "note": self.bus.note},
-                "delivery": "in-process",
+                "delivery": "in-process" if self.bus.kind == "memory" else "all processes on the bus",
                 "graphql": {"path": "/graphql", "protocol": "graphql-transport-ws"},
                 "schema": "/schema.graphql",
                 "limits": {

@@ -15,6 +15,9 @@ from fraiseql._fraiseql_rs.subscriptions import (
 )
 from fraiseql.subscriptions.errors import (
     AmbiguousSubscriptionError,
+    BusClosedError,
+    BusConnectionError,
+    BusError,
     ConfigurationError,
     ConnectionClosedError,
     ConnectionNotFoundError,
@@ -22,6 +25,7 @@ from fraiseql.subscriptions.errors import (
     GraphQLDocumentError,
     InternalEngineError,
     InvalidEventError,
+    PublishTimeoutError,
     SubscriptionError,
     SubscriptionNotFoundError,
 )
@@ -35,6 +39,9 @@ from fraiseql.subscriptions.manager import (
 
 __all__ = [
     "AmbiguousSubscriptionError",
+    "BusClosedError",
+    "BusConnectionError",
+    "BusError",
     "ConfigurationError",
     "ConnectionClosedError",
     "ConnectionContext",
@@ -44,6 +51,7 @@ __all__ = [
     "GraphQLDocumentError",
     "InternalEngineError",
     "InvalidEventError",
+    "PublishTimeoutError",
     "PyEventBusConfig",
     "PyGraphQLMessage",
     "PySubscriptionExecutor",

@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
-from fraiseql.subscriptions._logging import EveryInterval, log_bounded
+from fraiseql.subscriptions._logging import EveryInterval, log, log_bounded
 
 
 class _ResolutionSink(Protocol):
@@ -303,3 +303,12 @@ def note_duration(root_field: str, seconds: float, threshold: float) -> None:
         field=root_field,
         seconds=seconds,
     )
+
+
+_BUS_LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def log_bus_note(level: str, event: str, message: str) -> None:
+    """A state change of the Redis or PostgreSQL bus (connection lost or back, events missed).
+    Reconnection attempts are spaced by backoff, so these stay few."""
+    log(_BUS_LEVELS.get(level, logging.WARNING), event, "%s", message)

@@ -12,6 +12,9 @@ from typing import Any
 
 __all__ = [
     "AmbiguousSubscriptionError",
+    "BusClosedError",
+    "BusConnectionError",
+    "BusError",
     "ConfigurationError",
     "ConnectionClosedError",
     "ConnectionNotFoundError",
@@ -19,6 +22,7 @@ __all__ = [
     "GraphQLDocumentError",
     "InternalEngineError",
     "InvalidEventError",
+    "PublishTimeoutError",
     "SubscriptionError",
     "SubscriptionNotFoundError",
 ]
@@ -72,6 +76,24 @@ class InvalidEventError(SubscriptionError, ValueError):
 
 class ConfigurationError(SubscriptionError, ValueError):
     """An executor or bus setting is invalid."""
+
+
+class BusError(SubscriptionError):
+    """The event bus (Redis or PostgreSQL) failed: the base of the bus errors."""
+
+
+class BusConnectionError(BusError, ConnectionError):
+    """The bus could not be reached at start-up: a bad URL, a refused connection, bad
+    credentials or a timeout (the message says which, without the password)."""
+
+
+class PublishTimeoutError(BusError, TimeoutError):
+    """The bus did not store the event within ``publish_timeout`` (it was unreachable or
+    overloaded). The event may still have been stored: publishing it again may deliver it twice."""
+
+
+class BusClosedError(BusError):
+    """The bus was shut down (``executor.shutdown()`` or ``manager.shutdown()``)."""
 
 
 class InternalEngineError(SubscriptionError):

@@ -10,7 +10,7 @@ import json
 import logging
 import typing
 import weakref
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -215,6 +215,7 @@ class SubscriptionManager:
             tenant_field=self.config.tenant_field,
             user_field=self.config.user_field,
         )
+        self._distributed = self.executor.bus_config.bus_type != "memory"
         self.fields: dict[str, SubscriptionField] = {}
         #: What the protocol handlers counted (see ``fraiseql.subscriptions.metrics``).
         self.stats = ServerStats()
@@ -318,7 +319,22 @@ class SubscriptionManager:
         user_id: str | int | None = None,
         global_event: bool = False,
     ) -> None:
-        """Publish an event to every subscription listening on ``channel``."""
+        """Publish an event to every subscription listening on ``channel``.
+
+        With a Redis or PostgreSQL bus, every process gets it (this one included): this returns
+        once the bus stored it and this process dispatched it, or raises ``PublishTimeoutError``
+        (the loop is free meanwhile).
+        """
+        if self._distributed:
+            await self.executor.publish_event_async(
+                event_type or channel,
+                channel,
+                data,
+                tenant_id=tenant_id,
+                user_id=user_id,
+                global_event=global_event,
+            )
+            return
         self.executor.publish_event(
             event_type or channel,
             channel,
@@ -327,6 +343,14 @@ class SubscriptionManager:
             user_id=user_id,
             global_event=global_event,
         )
+
+    def install_change_trigger(
+        self, table: str, *, channel: str, operations: Sequence[str] = ("INSERT", "UPDATE", "DELETE")
+    ) -> None:
+        """Publish ``table``'s inserts, updates and deletes (by any program) as events on
+        ``channel`` (PostgreSQL bus only; ``"order:{id}"``: ``{column}`` is that column of the
+        row). The event's data is the row (the old row for a delete), its type the operation."""
+        self.executor.install_change_trigger(table, channel, list(operations))
 
     # -- what the protocol handler calls ------------------------------------------------------
 
@@ -396,7 +420,9 @@ class SubscriptionManager:
         return len(self._handlers)
 
     async def shutdown(self) -> None:
-        """Close every connection with 1001 "Going away" (call it before the server stops)."""
+        """Close every connection with 1001 "Going away" (call it before the server stops), then
+        stop the bus."""
         handlers = list(self._handlers)
         if handlers:
             await asyncio.gather(*(handler.shutdown() for handler in handlers), return_exceptions=True)
+        self.executor.shutdown()

@@ -52,6 +52,16 @@ _COUNTERS = {
     "subscriptions_completed": "Subscriptions completed by the client or by a closed connection.",
     "subscriptions_terminated_by_error": "Subscriptions ended by an error message (end_stream policy).",
 }
+_BUS_COUNTERS = {
+    "bus_reconnects": "Reconnections of the Redis or PostgreSQL bus.",
+    "bus_events_published": "Events this process stored on the bus.",
+    "bus_events_received": "Events this process read from the bus (its own included).",
+    "bus_duplicates_dropped": "Events read twice (a retried write) and dropped.",
+    "bus_publish_timeouts": "Publishes the bus did not store within publish_timeout.",
+    "bus_gaps": "Times events were pruned before this process read them (cut off too long).",
+    "bus_events_malformed": "Entries on the bus that were not events, skipped.",
+    "bus_resolver_jobs_dropped": "Resolver jobs of bus events dropped while Python was too far behind.",
+}
 _HISTOGRAMS = {
     "publish_latency": ("dispatch_seconds", "Engine time of a publish: from the event to frames queued."),
     "resolver_duration": ("resolver_seconds", "From the publish until a resolver's result was delivered."),
@@ -116,6 +126,22 @@ class SubscriptionCollector(Collector):
         for code, count in sorted(stats.subscriptions_refused.items()):
             refused.add_metric([code], count)
         yield refused
+        up = GaugeMetricFamily(
+            f"{NAMESPACE}_bus_up",
+            "1 when the event bus is usable (in-memory, or Redis/PostgreSQL with both connections up).",
+            labels=["bus", "state"],
+        )
+        bus = self._manager.executor.bus_config.bus_type
+        state = engine["bus_state"]
+        up.add_metric([bus, state], 1 if state in ("memory", "connected") else 0)
+        yield up
+        yield GaugeMetricFamily(
+            f"{NAMESPACE}_bus_lag_seconds",
+            "Age of the last event read from the bus when it was read.",
+            value=engine["bus_lag_seconds"],
+        )
+        for key, documentation in _BUS_COUNTERS.items():
+            yield CounterMetricFamily(f"{NAMESPACE}_{key}", documentation, value=engine[key])
         for key, (name, documentation) in _HISTOGRAMS.items():
             yield _histogram(name, documentation, engine[key])
 
