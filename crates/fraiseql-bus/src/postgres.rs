@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 use tokio::task::AbortHandle;
 use tokio_postgres::config::SslMode;
-use tokio_postgres::{AsyncMessage, Client, NoTls};
+use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 
 use crate::backoff::Backoff;
 use crate::dedup::Dedup;
@@ -236,17 +236,28 @@ fn reason(error: &tokio_postgres::Error) -> String {
     }
 }
 
-/// A client and the flag its driver sets when the connection is gone.
+/// A client, the flag its driver sets when the connection is gone, and its prepared statements
+/// (prepared once per connection: an unprepared query costs a second round trip every time).
 struct Link {
     client: Client,
     lost: Arc<AtomicBool>,
+    statements: parking_lot::Mutex<std::collections::HashMap<String, Statement>>,
 }
 
 impl Link {
     async fn open(config: &tokio_postgres::Config, wake: Arc<Notify>) -> Result<Self, tokio_postgres::Error> {
         let lost = Arc::new(AtomicBool::new(false));
         let client = connect(config, wake, lost.clone()).await?;
-        Ok(Self { client, lost })
+        Ok(Self { client, lost, statements: parking_lot::Mutex::default() })
+    }
+
+    async fn statement(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.lock().get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.statements.lock().insert(sql.to_owned(), statement.clone());
+        Ok(statement)
     }
 
     fn is_lost(&self) -> bool {
@@ -366,7 +377,9 @@ impl Writer {
                 },
                 _ = prune.tick() => {
                     if let Some(live) = link.as_ref().filter(|live| !live.is_lost()) {
-                        let _ = live.client.execute(&self.prune, &[&self.retention.as_secs_f64()]).await;
+                        if let Ok(prune) = live.statement(&self.prune).await {
+                            let _ = live.client.execute(&prune, &[&self.retention.as_secs_f64()]).await;
+                        }
                     }
                     continue;
                 }
@@ -450,7 +463,11 @@ impl Writer {
                 continue;
             };
             let payloads: Vec<&str> = batch.iter().map(|(_, payload, _, _)| payload.as_str()).collect();
-            match connected.client.execute(&self.insert, &[&payloads]).await {
+            let inserted = match connected.statement(&self.insert).await {
+                Ok(insert) => connected.client.execute(&insert, &[&payloads]).await,
+                Err(error) => Err(error),
+            };
+            match inserted {
                 Ok(_) => {
                     self.shared.status.published(batch.len() as u64);
                     for (seq, _, _, reply) in batch {
@@ -515,7 +532,7 @@ impl Reader {
                 }
                 continue;
             };
-            match self.read_all(&live.client).await {
+            match self.read_all(live).await {
                 Ok(()) => self.wake.notified().await,
                 Err(_) => {
                     // The driver sees the connection end too; make sure the next turn notices.
@@ -556,9 +573,10 @@ impl Reader {
     }
 
     /// Reads until no row is left.
-    async fn read_all(&mut self, client: &Client) -> Result<(), tokio_postgres::Error> {
+    async fn read_all(&mut self, link: &Link) -> Result<(), tokio_postgres::Error> {
+        let query = link.statement(&self.query).await?;
         loop {
-            let rows = client.query(&self.query, &[&self.max_id, &self.pending]).await?;
+            let rows = link.client.query(&query, &[&self.max_id, &self.pending]).await?;
             self.last_read = Instant::now();
             let mut read = 0;
             for row in &rows {

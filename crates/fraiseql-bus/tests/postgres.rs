@@ -219,3 +219,22 @@ fn publishes_started_without_waiting_keep_the_caller_s_order() {
     assert_complete_and_ordered(&seen.wait_for(2000), &["o"], 2000);
     Admin::connect().execute(&format!("DROP TABLE \"{table}\" CASCADE"));
 }
+
+#[test]
+fn a_terminated_publishing_connection_is_reopened_by_the_next_publish() {
+    let table = unique("fraiseql_repub");
+    let (bus, seen) = start(&table);
+    bus.publish_blocking(event("r", 0)).unwrap();
+    let admin = Admin::connect();
+    let killed = admin.count(&format!(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'fraiseql-publish-{}'",
+        bus.id()
+    ));
+    assert_eq!(killed, 1);
+    for n in 1..10 {
+        bus.publish_blocking(event("r", n)).unwrap();
+    }
+    assert_complete_and_ordered(&seen.wait_for(10), &["r"], 10);
+    assert!(bus.metrics().reconnects >= 1);
+    admin.execute(&format!("DROP TABLE \"{table}\" CASCADE"));
+}
