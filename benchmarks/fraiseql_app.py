@@ -5,7 +5,9 @@ resolver: subscribers get the published message, shaped to their selection by th
 
 Run by ``bench_server.py`` as ``python -m uvicorn fraiseql_app:app`` (asyncio loop). The engine's
 queue bound per connection is ``SubscriptionConfig``'s default unless ``BENCH_MAX_QUEUED_FRAMES``
-is set (``bench_server.py --saturation-queue``).
+is set (``bench_server.py --saturation-queue``). ``BENCH_BUS`` (a ``redis://`` URL or a
+``postgresql://`` connection string) and ``BENCH_BUS_NAME`` (the Redis consumer group or the
+PostgreSQL table) put it on a shared bus (``bench_bus.py``: several of these processes).
 
 HTTP endpoints (loopback only): ``GET /health``; ``GET /stats`` (active subscriptions and the
 engine's counters); ``POST /publish`` and ``POST /publish_loop`` (see ``publisher.PublishRequest``),
@@ -21,11 +23,20 @@ from typing import Any
 from fastapi import FastAPI
 
 from fraiseql.integrations.fastapi import SubscriptionRouterFactory
+from fraiseql.subscriptions import PyEventBusConfig
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
 from publisher import PublishRequest, message_fields, run_publish
 
 _max_queued = os.environ.get("BENCH_MAX_QUEUED_FRAMES")
 config = SubscriptionConfig(max_queued_frames=int(_max_queued)) if _max_queued else SubscriptionConfig()
+_bus = os.environ.get("BENCH_BUS")
+if _bus:
+    _name = os.environ.get("BENCH_BUS_NAME", "fraiseql_bench")
+    config.bus = (
+        PyEventBusConfig.redis(_bus, _name)
+        if _bus.startswith(("redis://", "rediss://"))
+        else PyEventBusConfig.postgresql(_bus, table=_name)
+    )
 manager = SubscriptionManager(config)
 manager.add_field("messageAdded", channel="room:{room}")
 

@@ -8,7 +8,9 @@ as its receive time minus ``at``.
 ``rate > 0`` paces the publishes on an absolute schedule (event ``i`` is due at ``start + i / rate``,
 so a late publish does not shift the ones after it); ``rate == 0`` publishes as fast as possible,
 yielding to the event loop after every publish so that the connections' writers run in between,
-as they would between the requests of a real application.
+as they would between the requests of a real application. ``overlap`` starts each publish on
+schedule without waiting for the previous one to finish (as an application's concurrent requests
+would, at most ``max_in_flight`` at a time): with a bus, an awaited publish takes a round trip.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class PublishRequest(BaseModel):
     rate: float = Field(default=0.0, ge=0.0)
     duration: float | None = Field(default=None, gt=0.0, le=MAX_LOOP_SECONDS)
     text: str = "hello from the benchmark"
+    overlap: bool = False
+    max_in_flight: int = Field(default=1000, ge=1, le=100_000)
 
 
 def message_fields(room: str, sequence: int, text: str) -> dict[str, Any]:
@@ -55,6 +59,15 @@ async def run_publish(publish: PublishOne, request: PublishRequest) -> dict[str,
     give_up = start + MAX_LOOP_SECONDS
     max_lag = 0.0
     published = 0
+    in_flight: set[asyncio.Future[None]] = set()
+    slots = asyncio.Semaphore(request.max_in_flight)
+
+    async def publish_in_slot(sequence: int) -> None:
+        try:
+            await publish(request.room, sequence, request.text)
+        finally:
+            slots.release()
+
     for sequence in range(count):
         if rate > 0:
             due = start + sequence / rate
@@ -63,13 +76,21 @@ async def run_publish(publish: PublishOne, request: PublishRequest) -> dict[str,
                 await asyncio.sleep(delay)
             else:
                 max_lag = max(max_lag, -delay)
-        await publish(request.room, sequence, request.text)
+        if request.overlap:
+            await slots.acquire()
+            task = asyncio.ensure_future(publish_in_slot(sequence))
+            in_flight.add(task)
+            task.add_done_callback(in_flight.discard)
+        else:
+            await publish(request.room, sequence, request.text)
         published += 1
         if rate <= 0 or loop.time() >= start + (sequence + 1) / rate:
             # As fast as possible, or behind schedule: let the writers run before the next one.
             await asyncio.sleep(0)
         if loop.time() > give_up:
             break
+    if in_flight:
+        await asyncio.gather(*in_flight)
     elapsed = loop.time() - start
     return {
         "published": published,

@@ -2,12 +2,12 @@
 # Builds a release wheel (lto = "fat", codegen-units = 1), installs it into its own virtual
 # environment (.venv-bench/, so the development build in .venv/ is left alone) and runs a
 # benchmark with it.
-# Usage: scripts/bench.sh [engine|server] [benchmark options...]   (default: engine)
+# Usage: scripts/bench.sh [engine|server|bus] [benchmark options...]   (default: engine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 which_bench="engine"
-if [[ "${1:-}" == "engine" || "${1:-}" == "server" ]]; then
+if [[ "${1:-}" == "engine" || "${1:-}" == "server" || "${1:-}" == "bus" ]]; then
     which_bench="$1"
     shift
 fi
@@ -27,9 +27,16 @@ trap 'rm -rf "$wheels"' EXIT
 .venv-bench/bin/maturin build --quiet --release --out "$wheels"
 .venv-bench/bin/python -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
 
+if [[ "$which_bench" == "bus" ]]; then
+    scripts/services.sh
+fi
 # Run from outside the repository so `import fraiseql` finds the installed wheel.
 echo "==> running benchmarks/bench_${which_bench}.py $*"
 (cd benchmarks && ../.venv-bench/bin/python "bench_${which_bench}.py" "$@")
+if [[ "$which_bench" == "bus" ]]; then
+    echo "==> the buses alone, in Rust (crates/fraiseql-bus/examples/bus_throughput.rs)"
+    cargo run --quiet --release -p fraiseql-bus --example bus_throughput
+fi
 if [[ "$which_bench" == "engine" ]]; then
     echo "==> shaping alone, in Rust (crates/fraiseql-engine/examples/shaping.rs)"
     cargo run --quiet --release -p fraiseql-engine --example shaping
