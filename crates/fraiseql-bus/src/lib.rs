@@ -23,6 +23,7 @@ mod postgres;
 mod redis_bus;
 mod runtime;
 mod status;
+mod writer;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

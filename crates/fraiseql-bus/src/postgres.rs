@@ -4,10 +4,12 @@
 //! that reconnects reads what it missed); the notification only says "look". Each row records
 //! the transaction that wrote it (`xid`, from `pg_current_xact_id()`). Ids are taken when a row
 //! is written but become visible when its transaction commits, so a row can appear *behind*
-//! rows already read. A reader therefore follows two things: the highest id it read, and the
-//! transactions that were still running when it last looked (its snapshot's `xip` list); rows
-//! with a lower id can only come from those, and it asks for them by `xid`. Nothing is skipped,
-//! nothing is read twice. Old rows are deleted after `retention`.
+//! rows already read. A reader therefore follows two things: the highest id it read, and what
+//! its last look could not see: the transactions still running then (its snapshot's `xip` list)
+//! and those that had no transaction id yet (`xid` at or above the snapshot's `xmax`: a row's id
+//! is drawn from the sequence a moment before its transaction gets its id). Rows with a lower id
+//! can only come from those, and it asks for them by `xid`. Nothing is skipped, nothing is read
+//! twice. Old rows are deleted after `retention`.
 //!
 //! Needs PostgreSQL 14 or later (`xid8`, `pg_current_snapshot()`, `CREATE OR REPLACE TRIGGER`).
 
@@ -23,6 +25,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls, Statement};
 use crate::backoff::Backoff;
 use crate::dedup::Dedup;
 use crate::envelope;
+use crate::writer::{self, Pending};
 use crate::{BusError, NoteLevel, Request, Shared};
 
 /// Rows read per query.
@@ -284,8 +287,8 @@ pub(crate) async fn start(
         .client
         .query_one(
             &format!(
-                "SELECT coalesce(max(id), 0), ARRAY(SELECT x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS x) \
-                 FROM {}",
+                "SELECT coalesce(max(id), 0), ARRAY(SELECT x::text FROM pg_snapshot_xip(pg_current_snapshot()) AS x), \
+                 pg_snapshot_xmax(pg_current_snapshot())::text FROM {}",
                 table.quoted()
             ),
             &[],
@@ -299,6 +302,7 @@ pub(crate) async fn start(
         shared: shared.clone(),
         max_id: row.get(0),
         pending: row.get(1),
+        unseen_from: row.get(2),
         dedup: Dedup::default(),
         last_read: Instant::now(),
         retention: config.retention,
@@ -336,18 +340,22 @@ fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-/// Rows above the highest id read, and rows of the transactions that were running at the last
-/// look; with the transactions running now (for the next look) and each row's age.
+/// In one snapshot: the rows at or below the highest id read that the last look could not see
+/// (`$2`: the transactions running then, `$3`: its `xmax`), all of them, then the rows above it
+/// (at most a batch); with what this look cannot see (for the next one) and each row's age.
 fn read_query(table: &TableName) -> String {
     format!(
         "WITH snapshot AS (SELECT pg_current_snapshot() AS s) \
          SELECT e.id, e.event::text, extract(epoch FROM clock_timestamp() - e.published_at)::float8, \
-                ARRAY(SELECT x::text FROM pg_snapshot_xip(snapshot.s) AS x) \
+                ARRAY(SELECT x::text FROM pg_snapshot_xip(snapshot.s) AS x), pg_snapshot_xmax(snapshot.s)::text, \
+                e.late \
          FROM snapshot LEFT JOIN LATERAL ( \
-             SELECT id, event, published_at FROM {table} \
-             WHERE id > $1 OR (id <= $1 AND xid = ANY($2::text[]::xid8[])) \
-             ORDER BY id LIMIT {BATCH} \
-         ) AS e ON true",
+             (SELECT id, event, published_at, true AS late FROM {table} \
+              WHERE id <= $1 AND (xid = ANY($2::text[]::xid8[]) OR xid >= $3::text::xid8)) \
+             UNION ALL \
+             (SELECT id, event, published_at, false FROM {table} WHERE id > $1 ORDER BY id LIMIT {BATCH}) \
+         ) AS e ON true \
+         ORDER BY e.id",
         table = table.quoted()
     )
 }
@@ -384,27 +392,16 @@ impl Writer {
                     continue;
                 }
             };
-            let mut batch = Vec::new();
-            let mut request = Some(first);
-            while let Some(current) = request.take() {
-                match current {
-                    Request::Publish { event, deadline, reply } => {
-                        next_seq += 1;
-                        batch.push((next_seq, envelope::encode(&event, self.shared.id, next_seq), deadline, reply));
+            let (batch, commands) =
+                writer::take_batch(first, &mut requests, &self.shared, &mut next_seq, BATCH as usize);
+            for command in commands {
+                let result = match self.ensure(&mut link, &mut backoff).await {
+                    Some(live) => {
+                        live.client.batch_execute(&command.sql).await.map_err(|error| BusError::Command(reason(&error)))
                     }
-                    Request::Execute { sql, reply } => {
-                        let result = match self.ensure(&mut link, &mut backoff).await {
-                            Some(live) => {
-                                live.client.batch_execute(&sql).await.map_err(|error| BusError::Command(reason(&error)))
-                            }
-                            None => Err(BusError::Command("PostgreSQL is unreachable".to_owned())),
-                        };
-                        let _ = reply.send(result);
-                    }
-                }
-                if batch.len() < BATCH as usize {
-                    request = requests.try_recv().ok();
-                }
+                    None => Err(BusError::Command("PostgreSQL is unreachable".to_owned())),
+                };
+                let _ = command.reply.send(result);
             }
             self.write(&mut link, &mut backoff, batch).await;
         }
@@ -420,9 +417,7 @@ impl Writer {
             match Link::open(&self.config, Arc::new(Notify::new())).await {
                 Ok(fresh) => {
                     *link = Some(fresh);
-                    self.shared.status.publisher(true);
-                    self.shared.status.reconnected();
-                    self.shared.note(NoteLevel::Info, "bus.reconnected", "PostgreSQL bus: publishing again".to_owned());
+                    writer::reconnected(&self.shared, "PostgreSQL");
                     backoff.reset();
                 }
                 Err(error) => {
@@ -438,23 +433,11 @@ impl Writer {
         link.as_ref()
     }
 
-    #[allow(clippy::type_complexity)]
-    async fn write(
-        &self,
-        link: &mut Option<Link>,
-        backoff: &mut Backoff,
-        mut batch: Vec<(u64, String, Instant, tokio::sync::oneshot::Sender<Result<u64, BusError>>)>,
-    ) {
+    /// Writes a batch (one multi-row `INSERT`), reconnecting and retrying until it is stored or
+    /// its deadlines pass.
+    async fn write(&self, link: &mut Option<Link>, backoff: &mut Backoff, mut batch: Vec<Pending>) {
         loop {
-            let now = Instant::now();
-            let (expired, live): (Vec<_>, Vec<_>) = batch.into_iter().partition(|(_, _, deadline, _)| *deadline <= now);
-            for (_, _, _, reply) in expired {
-                let _ = reply.send(Err(BusError::PublishTimeout {
-                    seconds: self.shared.options.publish_timeout.as_secs_f64(),
-                    reason: "PostgreSQL is unreachable".to_owned(),
-                }));
-            }
-            batch = live;
+            batch = writer::drop_expired(batch, &self.shared, "PostgreSQL");
             if batch.is_empty() {
                 return;
             }
@@ -462,27 +445,16 @@ impl Writer {
                 tokio::time::sleep(backoff.next_delay()).await;
                 continue;
             };
-            let payloads: Vec<&str> = batch.iter().map(|(_, payload, _, _)| payload.as_str()).collect();
+            let payloads: Vec<&str> = batch.iter().map(|pending| pending.payload.as_str()).collect();
             let inserted = match connected.statement(&self.insert).await {
                 Ok(insert) => connected.client.execute(&insert, &[&payloads]).await,
                 Err(error) => Err(error),
             };
             match inserted {
-                Ok(_) => {
-                    self.shared.status.published(batch.len() as u64);
-                    for (seq, _, _, reply) in batch {
-                        let _ = reply.send(Ok(seq));
-                    }
-                    return;
-                }
+                Ok(_) => return writer::stored(batch, &self.shared),
                 Err(error) => {
                     *link = None;
-                    self.shared.status.publisher(false);
-                    self.shared.note(
-                        NoteLevel::Warning,
-                        "bus.disconnected",
-                        format!("PostgreSQL bus: publishing failed, reconnecting: {}", reason(&error)),
-                    );
+                    writer::write_failed(&self.shared, "PostgreSQL", reason(&error));
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }
@@ -498,8 +470,10 @@ struct Reader {
     shared: Arc<Shared>,
     /// The highest id read.
     max_id: i64,
-    /// The transactions running at the last look: rows at or below `max_id` can only come from them.
+    /// What the last look could not see: rows at or below `max_id` can only come from the
+    /// transactions running then, or from those with an `xid` from `unseen_from` on.
     pending: Vec<String>,
+    unseen_from: String,
     dedup: Dedup,
     last_read: Instant,
     retention: Duration,
@@ -576,12 +550,14 @@ impl Reader {
     async fn read_all(&mut self, link: &Link) -> Result<(), tokio_postgres::Error> {
         let query = link.statement(&self.query).await?;
         loop {
-            let rows = link.client.query(&query, &[&self.max_id, &self.pending]).await?;
+            let rows = link.client.query(&query, &[&self.max_id, &self.pending, &self.unseen_from]).await?;
             self.last_read = Instant::now();
             let mut read = 0;
             for row in &rows {
                 let Some(id) = row.get::<_, Option<i64>>(0) else { continue };
-                read += 1;
+                if !row.get::<_, bool>(5) {
+                    read += 1;
+                }
                 let text: Option<String> = row.get(1);
                 match text.as_deref().map(|text| envelope::decode(text.as_bytes())) {
                     Some(Ok(envelope)) => self.shared.deliver(&mut self.dedup, envelope),
@@ -594,6 +570,7 @@ impl Reader {
             }
             if let Some(row) = rows.first() {
                 self.pending = row.get(3);
+                self.unseen_from = row.get(4);
             }
             if read < BATCH {
                 return Ok(());

@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, RedisError, Value};
@@ -21,6 +21,7 @@ use tokio::task::AbortHandle;
 use crate::backoff::Backoff;
 use crate::dedup::Dedup;
 use crate::envelope;
+use crate::writer::{self, Pending};
 use crate::{BusError, NoteLevel, Request, Shared};
 
 /// Entries read per `XREAD`, and events written per pipeline.
@@ -204,36 +205,15 @@ struct Writer {
     shared: Arc<Shared>,
 }
 
-struct Pending {
-    seq: u64,
-    payload: String,
-    deadline: Instant,
-    reply: tokio::sync::oneshot::Sender<Result<u64, BusError>>,
-}
-
 impl Writer {
     async fn run(self, connection: MultiplexedConnection, mut requests: mpsc::Receiver<Request>) {
         let mut connection = Some(connection);
         let mut backoff = Backoff::default();
         let mut next_seq = 0u64;
         while let Some(first) = requests.recv().await {
-            let mut batch = Vec::with_capacity(BATCH);
-            let mut request = Some(first);
-            while let Some(current) = request.take() {
-                match current {
-                    Request::Publish { event, deadline, reply } => {
-                        // Numbered here, in the order they are written: readers rely on it.
-                        next_seq += 1;
-                        let payload = envelope::encode(&event, self.shared.id, next_seq);
-                        batch.push(Pending { seq: next_seq, payload, deadline, reply });
-                    }
-                    Request::Execute { reply, .. } => {
-                        let _ = reply.send(Err(BusError::Command("commands run on PostgreSQL buses only".to_owned())));
-                    }
-                }
-                if batch.len() < BATCH {
-                    request = requests.try_recv().ok();
-                }
+            let (batch, commands) = writer::take_batch(first, &mut requests, &self.shared, &mut next_seq, BATCH);
+            for command in commands {
+                let _ = command.reply.send(Err(BusError::Command("commands run on PostgreSQL buses only".to_owned())));
             }
             self.write(&mut connection, &mut backoff, batch).await;
         }
@@ -247,15 +227,7 @@ impl Writer {
         mut batch: Vec<Pending>,
     ) {
         loop {
-            let now = Instant::now();
-            let (expired, live): (Vec<Pending>, Vec<Pending>) = batch.into_iter().partition(|p| p.deadline <= now);
-            for pending in expired {
-                let _ = pending.reply.send(Err(BusError::PublishTimeout {
-                    seconds: self.shared.options.publish_timeout.as_secs_f64(),
-                    reason: "Redis is unreachable".to_owned(),
-                }));
-            }
-            batch = live;
+            batch = writer::drop_expired(batch, &self.shared, "Redis");
             if batch.is_empty() {
                 return;
             }
@@ -265,14 +237,11 @@ impl Writer {
                 match connect(&self.client, &name, options.connect_timeout, options.publish_timeout).await {
                     Ok(fresh) => {
                         *connection = Some(fresh);
-                        self.shared.status.publisher(true);
-                        self.shared.status.reconnected();
-                        self.shared.note(NoteLevel::Info, "bus.reconnected", "Redis bus: publishing again".to_owned());
+                        writer::reconnected(&self.shared, "Redis");
                         backoff.reset();
                     }
-                    Err(error) => {
+                    Err(_) => {
                         tokio::time::sleep(backoff.next_delay()).await;
-                        let _ = error;
                         continue;
                     }
                 }
@@ -290,21 +259,10 @@ impl Writer {
                     .arg(&pending.payload);
             }
             match pipe.query_async::<Vec<Value>>(live_connection).await {
-                Ok(_) => {
-                    self.shared.status.published(batch.len() as u64);
-                    for pending in batch {
-                        let _ = pending.reply.send(Ok(pending.seq));
-                    }
-                    return;
-                }
+                Ok(_) => return writer::stored(batch, &self.shared),
                 Err(error) => {
                     *connection = None;
-                    self.shared.status.publisher(false);
-                    self.shared.note(
-                        NoteLevel::Warning,
-                        "bus.disconnected",
-                        format!("Redis bus: publishing failed, reconnecting: {}", reason(&error)),
-                    );
+                    writer::write_failed(&self.shared, "Redis", reason(&error));
                     tokio::time::sleep(backoff.next_delay()).await;
                 }
             }

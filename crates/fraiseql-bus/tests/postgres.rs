@@ -238,3 +238,28 @@ fn a_terminated_publishing_connection_is_reopened_by_the_next_publish() {
     assert!(bus.metrics().reconnects >= 1);
     admin.execute(&format!("DROP TABLE \"{table}\" CASCADE"));
 }
+
+#[test]
+fn a_row_whose_id_was_drawn_before_its_transaction_had_one_is_not_skipped() {
+    let table = unique("fraiseql_unseen");
+    let (bus, seen) = start(&table);
+    let admin = Admin::connect();
+    // The id is drawn first; the transaction gets its own id only when it writes the row: a look
+    // in between sees neither the row nor a running transaction that could write it.
+    bus.publish_blocking(event("early", 0)).unwrap(); // the sequence has logged ahead: nextval needs no xid now
+    admin.execute("BEGIN");
+    let drawn = admin.count(&format!("SELECT nextval(pg_get_serial_sequence('\"{table}\"', 'id'))"));
+    let has_xid = admin.count("SELECT count(pg_current_xact_id_if_assigned())");
+    assert_eq!(has_xid, 0, "the transaction has no id yet");
+    for n in 1..10 {
+        bus.publish_blocking(event("early", n)).unwrap();
+    }
+    assert_eq!(seen.events().len(), 10);
+    admin.execute(&format!(
+        "INSERT INTO \"{table}\" (id, event) VALUES ({drawn}, '{{\"c\":\"room:lobby\",\"d\":{{\"who\":\"late\",\"n\":0}}}}'); COMMIT"
+    ));
+    assert_eq!(seen.wait_for(11).last().unwrap().data["who"], "late");
+    bus.publish_blocking(event("early", 10)).unwrap();
+    assert_eq!(seen.wait_for(12).len(), 12, "and nothing is read twice");
+    admin.execute(&format!("DROP TABLE \"{table}\" CASCADE"));
+}
