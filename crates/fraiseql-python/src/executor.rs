@@ -130,6 +130,20 @@ impl PySubscriptionExecutor {
         frames_to_list(py, &frames)
     }
 
+    /// An event's data as JSON (through the serializers) and its explicit scope.
+    fn event_parts(
+        &self,
+        data: &Bound<'_, PyAny>,
+        tenant_id: Option<&Bound<'_, PyAny>>,
+        user_id: Option<&Bound<'_, PyAny>>,
+        global: bool,
+    ) -> PyResult<(serde_json::Value, EventScope)> {
+        let value = convert::to_json_with(data, "data", &self.serializers)?;
+        let scope =
+            EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global };
+        Ok((value, scope))
+    }
+
     /// The bus form of an event, its scope checked here as the engine would (a malformed
     /// tenant field is the publisher's error, not a surprise on every other process).
     fn bus_event(
@@ -602,12 +616,7 @@ impl PySubscriptionExecutor {
     ) -> PyResult<()> {
         let py = slf.py();
         let this = slf.get();
-        let value = convert::to_json_with(data, "data", &this.serializers)?;
-        let scope = EventScope {
-            tenant: scope_key(tenant_id, "tenant_id")?,
-            user: scope_key(user_id, "user_id")?,
-            global: global_event,
-        };
+        let (value, scope) = this.event_parts(data, tenant_id, user_id, global_event)?;
         if let Some(link) = &this.bus {
             // Through the bus: every process (this one included) gets it from there; this
             // returns once it is stored and dispatched here (within the publish timeout).
@@ -651,12 +660,7 @@ impl PySubscriptionExecutor {
             return Ok(future);
         };
         Self::ensure_reader(slf, &event_loop)?;
-        let value = convert::to_json_with(data, "data", &this.serializers)?;
-        let scope = EventScope {
-            tenant: scope_key(tenant_id, "tenant_id")?,
-            user: scope_key(user_id, "user_id")?,
-            global: global_event,
-        };
+        let (value, scope) = this.event_parts(data, tenant_id, user_id, global_event)?;
         let event = this.bus_event(py, event_type, channel, value, scope)?;
         let mut waiters = this.publish_waiters.lock();
         let token = link.publish_later(event);

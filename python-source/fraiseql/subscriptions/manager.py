@@ -215,7 +215,6 @@ class SubscriptionManager:
             tenant_field=self.config.tenant_field,
             user_field=self.config.user_field,
         )
-        self._distributed = self.executor.bus_config.bus_type != "memory"
         self.fields: dict[str, SubscriptionField] = {}
         #: What the protocol handlers counted (see ``fraiseql.subscriptions.metrics``).
         self.stats = ServerStats()
@@ -325,17 +324,8 @@ class SubscriptionManager:
         once the bus stored it and this process dispatched it, or raises ``PublishTimeoutError``
         (the loop is free meanwhile).
         """
-        if self._distributed:
-            await self.executor.publish_event_async(
-                event_type or channel,
-                channel,
-                data,
-                tenant_id=tenant_id,
-                user_id=user_id,
-                global_event=global_event,
-            )
-            return
-        self.executor.publish_event(
+        # With the in-memory bus this publishes at once and returns a completed future.
+        await self.executor.publish_event_async(
             event_type or channel,
             channel,
             data,
