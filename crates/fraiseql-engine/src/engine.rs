@@ -22,9 +22,11 @@ use serde_json::{Map, Value};
 use crate::document::{DocumentCache, DocumentLimits, ShapePlan};
 use crate::error::{EngineError, EngineResult, GraphQLError};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
+use crate::filter::{Filter, FilterInputs};
 use crate::memory;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::queue::{Connection, FrameKind, OverflowPolicy, PushOutcome, QueuedFrame, SubscriptionKey, WaitState};
+use crate::rate::TokenBucket;
 use crate::schema::SchemaModel;
 use crate::shape;
 
@@ -49,6 +51,9 @@ pub struct EngineConfig {
     pub schema: Option<SchemaModel>,
     pub document_limits: DocumentLimits,
     pub resolver_errors: ResolverErrorPolicy,
+    /// Frames per second each subscription may get (a token bucket with a burst of as many);
+    /// the excess is dropped and counted (`frames_dropped_rate`). `None`: no limit.
+    pub max_frames_per_second: Option<f64>,
 }
 
 impl Default for EngineConfig {
@@ -61,6 +66,7 @@ impl Default for EngineConfig {
             schema: None,
             document_limits: DocumentLimits::default(),
             resolver_errors: ResolverErrorPolicy::default(),
+            max_frames_per_second: None,
         }
     }
 }
@@ -78,6 +84,8 @@ pub struct Registration<'a> {
     pub channel: Option<&'a str>,
     /// Attached at registration, so no event can reach the subscription without it.
     pub resolver: Option<ResolverId>,
+    /// A row-level filter and what it sees of the subscriber (context, arguments).
+    pub filter: Option<(Arc<Filter>, Arc<FilterInputs>)>,
 }
 
 /// What a subscription document asks for, as a server needs to know before registering it.
@@ -114,6 +122,8 @@ pub enum ResolverOutcome {
         seconds: f64,
     },
     Cancelled,
+    /// The resolver said this event is not for these subscribers (a Python filter): no frame.
+    Skip,
 }
 
 impl ResolverOutcome {
@@ -174,8 +184,59 @@ struct Member {
     id: Arc<str>,
     connection: Arc<Connection>,
     context: SecurityContext,
+    /// The subscription's row-level filter, with its context and arguments.
+    filter: Option<(Arc<Filter>, Arc<FilterInputs>)>,
+    /// Frames per second this subscription may get (`max_frames_per_second`).
+    rate: Option<TokenBucket>,
     /// Set once an `error` ended it: it gets nothing more while that frame waits to be taken.
     terminated: AtomicBool,
+}
+
+/// Whether a member may see an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sight {
+    Visible,
+    /// Another tenant's, or targeted at another user.
+    OutOfScope,
+    /// Refused by the subscription's filter.
+    Filtered,
+}
+
+impl Member {
+    #[inline]
+    fn sight(&self, event: &Event) -> Sight {
+        if !self.context.can_see(&event.scope) {
+            return Sight::OutOfScope;
+        }
+        match &self.filter {
+            Some((filter, inputs)) if !filter.matches(&event.data, inputs) => Sight::Filtered,
+            _ => Sight::Visible,
+        }
+    }
+}
+
+/// Counts of members an event did not reach, by reason.
+#[derive(Debug, Default)]
+struct Unseen {
+    out_of_scope: u64,
+    filtered: u64,
+}
+
+impl Unseen {
+    /// True for a visible member; counts the others.
+    fn note(&mut self, sight: Sight) -> bool {
+        match sight {
+            Sight::Visible => return true,
+            Sight::OutOfScope => self.out_of_scope += 1,
+            Sight::Filtered => self.filtered += 1,
+        }
+        false
+    }
+
+    fn record(&self, metrics: &Metrics) {
+        metrics.events_filtered_out.fetch_add(self.out_of_scope, Relaxed);
+        metrics.events_filtered_by_filter.fetch_add(self.filtered, Relaxed);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -391,6 +452,8 @@ impl Engine {
             id: subscription_id.clone(),
             connection: connection.clone(),
             context: registration.context,
+            filter: registration.filter,
+            rate: inner.config.max_frames_per_second.map(|rate| TokenBucket::new(rate, rate)),
             terminated: AtomicBool::new(false),
         };
         let group = match registry.group_index.get(&group_key).copied() {
@@ -550,16 +613,14 @@ impl Engine {
     }
 
     fn job_for(&self, group_id: GroupId, group: &Group, event: &Arc<Event>) -> Option<ResolverJob> {
-        // One pass: members refused by visibility, and visible members not yet ended.
-        let (mut hidden, mut live) = (0usize, 0usize);
+        // One pass: members refused by visibility or filter, and visible members not yet ended.
+        let (mut unseen, mut live) = (Unseen::default(), 0usize);
         for member in &group.members {
-            if !member.context.can_see(&event.scope) {
-                hidden += 1;
-            } else if !member.terminated.load(Relaxed) {
+            if unseen.note(member.sight(event)) && !member.terminated.load(Relaxed) {
                 live += 1;
             }
         }
-        self.inner.metrics.events_filtered_out.fetch_add(hidden as u64, Relaxed);
+        unseen.record(&self.inner.metrics);
         if live == 0 {
             return None;
         }
@@ -602,13 +663,13 @@ impl Engine {
         let metrics = &self.inner.metrics;
         let mut payload_of = Some(payload_of);
         let mut payload: Option<Arc<[u8]>> = None;
-        let (mut queued, mut dropped, mut hidden) = (0u64, 0u64, 0u64);
+        let (mut queued, mut dropped, mut rate_limited, mut unseen) = (0u64, 0u64, 0u64, Unseen::default());
         for member in &group.members {
-            if !member.context.can_see(&event.scope) {
-                hidden += 1;
+            if !unseen.note(member.sight(event)) || member.terminated.load(Relaxed) {
                 continue;
             }
-            if member.terminated.load(Relaxed) {
+            if member.rate.as_ref().is_some_and(|bucket| !bucket.try_take()) {
+                rate_limited += 1;
                 continue;
             }
             let body = payload.get_or_insert_with(|| {
@@ -621,7 +682,8 @@ impl Engine {
         }
         metrics.frames_queued.fetch_add(queued, Relaxed);
         metrics.frames_dropped_overflow.fetch_add(dropped, Relaxed);
-        metrics.events_filtered_out.fetch_add(hidden, Relaxed);
+        metrics.frames_dropped_rate.fetch_add(rate_limited, Relaxed);
+        unseen.record(metrics);
         queued as usize
     }
 
@@ -630,7 +692,7 @@ impl Engine {
     fn fail_members(&self, group: &Group, event: &Event, error: &GraphQLError, to_wake: &mut Vec<Arc<Connection>>) {
         let body: Arc<[u8]> = Arc::from(shape::error_payload(std::slice::from_ref(error)));
         for member in &group.members {
-            if !member.context.can_see(&event.scope) || member.terminated.swap(true, Relaxed) {
+            if member.sight(event) != Sight::Visible || member.terminated.swap(true, Relaxed) {
                 continue;
             }
             let pushed = push_to(member, FrameKind::Error, &body, to_wake);
@@ -645,7 +707,7 @@ impl Engine {
         inner.metrics.resolver_calls.fetch_add(1, Relaxed);
         inner.metrics.resolver_duration.record(job.started.elapsed());
         match outcome {
-            ResolverOutcome::Value(_) => {}
+            ResolverOutcome::Value(_) | ResolverOutcome::Skip => {}
             ResolverOutcome::TimedOut { .. } => {
                 inner.metrics.resolver_timeouts.fetch_add(1, Relaxed);
             }
@@ -667,6 +729,7 @@ impl Engine {
                     ResolverOutcome::Value(value) => {
                         self.fan_out(group, &event, &mut to_wake, || shape::next_payload(&group.plan, &value));
                     }
+                    ResolverOutcome::Skip => {}
                     failure => {
                         let error = resolver_error(group, failure);
                         match inner.config.resolver_errors {
@@ -766,6 +829,8 @@ impl Engine {
             frames_delivered: m.frames_delivered.load(Relaxed),
             frames_dropped_overflow: m.frames_dropped_overflow.load(Relaxed),
             frames_dropped_unsent: m.frames_dropped_unsent.load(Relaxed),
+            frames_dropped_rate: m.frames_dropped_rate.load(Relaxed),
+            events_filtered_by_filter: m.events_filtered_by_filter.load(Relaxed),
             events_filtered_out: m.events_filtered_out.load(Relaxed),
             payloads_serialized: m.payloads_serialized.load(Relaxed),
             resolver_calls: m.resolver_calls.load(Relaxed),
@@ -1048,7 +1113,7 @@ fn resolver_error(group: &Group, outcome: ResolverOutcome) -> GraphQLError {
         ResolverOutcome::Cancelled => {
             (format!("Resolver for \"{root_field}\" was cancelled."), "RESOLVER_CANCELLED", Map::new())
         }
-        ResolverOutcome::Value(_) => (String::new(), "INTERNAL", Map::new()),
+        ResolverOutcome::Value(_) | ResolverOutcome::Skip => (String::new(), "INTERNAL", Map::new()),
     };
     let mut error = group.plan.root_field_error(message);
     error.extensions = extensions;

@@ -9,9 +9,11 @@ pub mod document;
 pub mod engine;
 pub mod error;
 pub mod event;
+pub mod filter;
 pub mod memory;
 pub mod metrics;
 pub mod queue;
+pub mod rate;
 pub mod schema;
 pub mod shape;
 
@@ -22,6 +24,7 @@ pub use engine::{
 };
 pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};
+pub use filter::{Filter, FilterInputs};
 pub use metrics::{MetricsSnapshot, LATENCY_BUCKET_BOUNDS_NS};
 pub use queue::{FrameKind, OverflowPolicy, QueuedFrame, WaitState};
 pub use schema::SchemaModel;

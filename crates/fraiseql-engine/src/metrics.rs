@@ -82,6 +82,10 @@ pub struct Metrics {
     pub frames_dropped_overflow: AtomicU64,
     /// Frames still queued when their subscription was completed or their connection closed.
     pub frames_dropped_unsent: AtomicU64,
+    /// Frames over a subscription's `max_frames_per_second`.
+    pub frames_dropped_rate: AtomicU64,
+    /// (event, subscription) pairs refused by the subscription's row-level filter.
+    pub events_filtered_by_filter: AtomicU64,
     pub events_filtered_out: AtomicU64,
     pub payloads_serialized: AtomicU64,
     pub resolver_calls: AtomicU64,
@@ -106,6 +110,8 @@ pub struct MetricsSnapshot {
     pub frames_delivered: u64,
     pub frames_dropped_overflow: u64,
     pub frames_dropped_unsent: u64,
+    pub frames_dropped_rate: u64,
+    pub events_filtered_by_filter: u64,
     pub events_filtered_out: u64,
     pub payloads_serialized: u64,
     pub resolver_calls: u64,

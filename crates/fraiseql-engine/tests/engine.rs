@@ -454,3 +454,101 @@ fn frames_left_unsent_by_a_completion_or_a_close_are_counted() {
     assert_eq!(engine.close_connection("c2"), 1);
     assert_eq!(engine.metrics().frames_dropped_unsent, 6);
 }
+
+fn filtered(engine: &Engine, connection: &str, spec: Value, context: Value, arguments: Value) {
+    let filter = Arc::new(fraiseql_engine::Filter::compile(&spec).unwrap());
+    let inputs = Arc::new(fraiseql_engine::filter::inputs(context, arguments));
+    engine
+        .register(Registration {
+            connection_id: connection,
+            subscription_id: "s",
+            query: "subscription { a { n author } }",
+            filter: Some((filter, inputs)),
+            ..Default::default()
+        })
+        .unwrap();
+}
+
+#[test]
+fn filters_decide_per_subscriber_and_keep_one_serialization() {
+    let engine = Engine::default();
+    let not_mine = json!({"ne": ["event.author", "context.user_id"]});
+    filtered(&engine, "ann", not_mine.clone(), json!({"user_id": "ann"}), json!({}));
+    filtered(&engine, "bob", not_mine, json!({"user_id": "bob"}), json!({}));
+    register(&engine, "all", "s", "subscription { a { n author } }", ctx(None, None));
+    engine.publish("e", "a", json!({"n": 1, "author": "ann"}), EventScope::default()).unwrap();
+    assert_eq!(engine.drain("ann").unwrap().len(), 0, "ann does not get her own message");
+    assert_eq!(engine.drain("bob").unwrap().len(), 1);
+    assert_eq!(engine.drain("all").unwrap().len(), 1);
+    let metrics = engine.metrics();
+    assert_eq!(metrics.payloads_serialized, 1, "the filter does not split the group");
+    assert_eq!(metrics.events_filtered_by_filter, 1);
+}
+
+#[test]
+fn a_filter_applies_to_resolver_groups_and_tenants_still_apply_first() {
+    let engine = Engine::default();
+    let spec = json!({"eq": ["event.room", "args.room"]});
+    for (connection, tenant) in [("t1", "t1"), ("t2", "t2")] {
+        engine
+            .register(Registration {
+                connection_id: connection,
+                subscription_id: "s",
+                query: "subscription { a { n } }",
+                context: ctx(None, Some(tenant)),
+                resolver: Some(1),
+                filter: Some((
+                    Arc::new(fraiseql_engine::Filter::compile(&spec).unwrap()),
+                    Arc::new(fraiseql_engine::filter::inputs(json!({}), json!({"room": "lobby"}))),
+                )),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let scope = EventScope { tenant: Some(Arc::from("t1")), ..Default::default() };
+    let other_room = engine.publish("e", "a", json!({"n": 1, "room": "x"}), scope.clone()).unwrap();
+    assert!(other_room.jobs.is_empty(), "no resolver call for an event nobody may see");
+    let mut outcome = engine.publish("e", "a", json!({"n": 2, "room": "lobby"}), scope).unwrap();
+    outcome.jobs.pop().unwrap().finish(ResolverOutcome::Value(json!({"n": 2})));
+    assert_eq!(engine.drain("t1").unwrap().len(), 1);
+    assert_eq!(engine.drain("t2").unwrap().len(), 0);
+}
+
+#[test]
+fn a_skipped_result_sends_nothing_and_keeps_order() {
+    let engine = Engine::default();
+    engine
+        .register(Registration {
+            connection_id: "c",
+            subscription_id: "s",
+            query: "subscription { a { n } }",
+            resolver: Some(1),
+            ..Default::default()
+        })
+        .unwrap();
+    let first = engine.publish("e", "a", json!({"n": 1}), EventScope::default()).unwrap().jobs.pop().unwrap();
+    let second = engine.publish("e", "a", json!({"n": 2}), EventScope::default()).unwrap().jobs.pop().unwrap();
+    second.finish(ResolverOutcome::Value(json!({"n": 2})));
+    first.finish(ResolverOutcome::Skip);
+    let frames = engine.drain("c").unwrap();
+    assert_eq!(frames.len(), 1);
+    assert_eq!(next_of(&frames[0])["payload"]["data"]["a"]["n"], 2);
+}
+
+fn next_of(frame: &fraiseql_engine::QueuedFrame) -> Value {
+    serde_json::from_slice(&frame.to_vec()).unwrap()
+}
+
+#[test]
+fn frames_per_subscription_are_rate_limited_and_counted() {
+    // A rate so low that no token comes back during the test: the burst of one, then nothing.
+    let engine = Engine::new(EngineConfig { max_frames_per_second: Some(1e-6), ..Default::default() });
+    register(&engine, "c", "s", "subscription { a }", ctx(None, None));
+    register(&engine, "d", "s", "subscription { a }", ctx(None, None));
+    for n in 0..10 {
+        engine.publish("e", "a", json!(n), EventScope::default()).unwrap();
+    }
+    assert_eq!(engine.drain("c").unwrap().len(), 1);
+    assert_eq!(engine.drain("d").unwrap().len(), 1, "each subscription has its own bucket");
+    assert_eq!(engine.metrics().frames_dropped_rate, 18);
+}

@@ -28,6 +28,7 @@ use crate::bus::BusLink;
 use crate::bus_config::{BusConfig, PyEventBusConfig};
 use crate::convert;
 use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error, IntoPyError};
+use crate::filter::CompiledFilter;
 use crate::resolvers::{PendingResolution, ResolverSettings, ResolverTable, SyncResolvers, BRIDGE_MODULE};
 
 /// The socket pair through which the engine wakes the application's loop.
@@ -319,7 +320,8 @@ impl PySubscriptionExecutor {
         sync_resolvers="thread",
         sync_resolver_threads=32,
         slow_resolver_threshold=Some(1.0),
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0)")]
+        max_frames_per_second=None,
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0, max_frames_per_second=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -340,6 +342,7 @@ impl PySubscriptionExecutor {
         sync_resolvers: &str,
         sync_resolver_threads: i64,
         slow_resolver_threshold: Option<f64>,
+        max_frames_per_second: Option<f64>,
     ) -> PyResult<Self> {
         let config_error = |message: String| new_error(configuration_error(py), message);
         let overflow = OverflowPolicy::parse(overflow).ok_or_else(|| {
@@ -362,9 +365,11 @@ impl PySubscriptionExecutor {
             max_aliases: usize::try_from(max_aliases)
                 .map_err(|_| config_error(format!("max_aliases must be 0 or more, not {max_aliases}")))?,
         };
-        for (name, seconds) in
-            [("resolver_timeout", resolver_timeout), ("slow_resolver_threshold", slow_resolver_threshold)]
-        {
+        for (name, seconds) in [
+            ("resolver_timeout", resolver_timeout),
+            ("slow_resolver_threshold", slow_resolver_threshold),
+            ("max_frames_per_second", max_frames_per_second),
+        ] {
             if let Some(seconds) = seconds {
                 if !(seconds.is_finite() && seconds > 0.0) {
                     return Err(config_error(format!(
@@ -396,6 +401,7 @@ impl PySubscriptionExecutor {
             schema,
             document_limits,
             resolver_errors,
+            max_frames_per_second,
         });
         let mut custom_serializers = Vec::new();
         if let Some(serializers) = serializers {
@@ -502,6 +508,13 @@ impl PySubscriptionExecutor {
         self.resolver_settings.slow_after
     }
 
+    /// Frames per second each subscription may get (the excess is dropped and counted in
+    /// `frames_dropped_rate`); `None`: no limit.
+    #[getter]
+    fn max_frames_per_second(&self) -> Option<f64> {
+        self.engine.config().max_frames_per_second
+    }
+
     #[getter]
     fn max_queued_frames(&self) -> usize {
         self.engine.config().max_queued_frames
@@ -513,7 +526,7 @@ impl PySubscriptionExecutor {
     }
 
     /// Registers a subscription under the client's id and returns that id.
-    #[pyo3(signature = (connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None, tenant_id=None, *, channel=None, resolver=None))]
+    #[pyo3(signature = (connection_id, subscription_id, query, operation_name=None, variables=None, user_id=None, tenant_id=None, *, channel=None, resolver=None, filter=None, filter_inputs=None))]
     #[allow(clippy::too_many_arguments)]
     fn register_subscription(
         &self,
@@ -527,7 +540,22 @@ impl PySubscriptionExecutor {
         tenant_id: Option<&Bound<'_, PyAny>>,
         channel: Option<&str>,
         resolver: Option<&Bound<'_, PyAny>>,
+        filter: Option<PyRef<'_, CompiledFilter>>,
+        filter_inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
+        let filter = match filter {
+            None => None,
+            Some(filter) => {
+                let (context, arguments) = match filter_inputs.filter(|inputs| !inputs.is_none()) {
+                    None => (serde_json::Value::Null, serde_json::Value::Null),
+                    Some(inputs) => {
+                        let mut inputs = convert::to_json_object(inputs, "filter_inputs")?;
+                        (inputs.remove("context").unwrap_or_default(), inputs.remove("args").unwrap_or_default())
+                    }
+                };
+                Some((filter.filter.clone(), Arc::new(fraiseql_engine::filter::inputs(context, arguments))))
+            }
+        };
         let variables = match variables {
             Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
             _ => serde_json::Map::new(),
@@ -543,6 +571,7 @@ impl PySubscriptionExecutor {
             context,
             channel,
             resolver: None,
+            filter,
         };
         match resolver.filter(|resolver| !resolver.is_none()) {
             None => {
@@ -809,7 +838,9 @@ impl PySubscriptionExecutor {
             ("frames_delivered", snapshot.frames_delivered),
             ("frames_dropped_overflow", snapshot.frames_dropped_overflow),
             ("frames_dropped_unsent", snapshot.frames_dropped_unsent),
+            ("frames_dropped_rate", snapshot.frames_dropped_rate),
             ("events_filtered_out", snapshot.events_filtered_out),
+            ("events_filtered_by_filter", snapshot.events_filtered_by_filter),
             ("payloads_serialized", snapshot.payloads_serialized),
             ("resolver_calls", snapshot.resolver_calls),
             ("resolver_errors", snapshot.resolver_errors),

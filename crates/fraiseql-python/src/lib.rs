@@ -7,6 +7,7 @@ mod bus_config;
 mod convert;
 mod errors;
 mod executor;
+mod filter;
 mod messages;
 mod resolvers;
 
@@ -21,6 +22,7 @@ fn _fraiseql_rs(module: &Bound<'_, PyModule>) -> PyResult<()> {
     subscriptions.add_class::<bus_config::PyEventBusConfig>()?;
     subscriptions.add_class::<executor::PySubscriptionExecutor>()?;
     subscriptions.add_class::<resolvers::PendingResolution>()?;
+    subscriptions.add_class::<filter::CompiledFilter>()?;
     module.add_submodule(&subscriptions)?;
     // The seeds also reach the bus configuration from the top-level module.
     module.add("PyEventBusConfig", subscriptions.getattr("PyEventBusConfig")?)?;

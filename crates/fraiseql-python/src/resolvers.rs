@@ -205,8 +205,13 @@ impl PySubscriptionExecutor {
         Ok(())
     }
 
-    /// A resolver's return value as the engine's outcome (`unusable` when it cannot be converted).
+    /// A resolver's return value as the engine's outcome (`unusable` when it cannot be converted;
+    /// `SKIP`: no frame for this event).
     pub(crate) fn outcome_of_result(&self, root_field: &str, result: &Bound<'_, PyAny>) -> ResolverOutcome {
+        static SKIP: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        if SKIP.import(result.py(), RESOLVERS_MODULE, "SKIP").is_ok_and(|skip| result.is(skip)) {
+            return ResolverOutcome::Skip;
+        }
         match convert::to_json_with(result, "the resolver result", &self.serializers) {
             Ok(value) => ResolverOutcome::Value(value),
             Err(error) => ResolverOutcome::failed(format!(

@@ -138,6 +138,17 @@ class PyEventBusConfig:
     def __hash__(self) -> int: ...
 
 @final
+class CompiledFilter:
+    """A row-level filter compiled from its spec (``fraiseql.subscriptions.filters``)."""
+
+    def __new__(cls, spec: dict[str, Any]) -> CompiledFilter:
+        """Compile ``spec``; ``ValueError`` saying what is wrong with it."""
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The spec it was compiled from."""
+
+@final
 class PendingResolution:
     """A resolver's job while its Python call runs, as a task or in a worker thread (internal)."""
 
@@ -169,6 +180,7 @@ class PySubscriptionExecutor:
         sync_resolvers: Literal["thread", "inline"] = "thread",
         sync_resolver_threads: int = 32,
         slow_resolver_threshold: float | None = 1.0,
+        max_frames_per_second: float | None = None,
     ) -> PySubscriptionExecutor: ...
     @property
     def bus_config(self) -> PyEventBusConfig:
@@ -213,6 +225,11 @@ class PySubscriptionExecutor:
         """Worker threads for sync resolvers (one call at a time per group)."""
 
     @property
+    def max_frames_per_second(self) -> float | None:
+        """Frames per second each subscription may get (the excess is dropped, counted in
+        ``frames_dropped_rate``); ``None``: no limit."""
+
+    @property
     def slow_resolver_threshold(self) -> float | None:
         """Resolver calls slower than this many seconds are logged (once per field and minute)."""
 
@@ -236,11 +253,15 @@ class PySubscriptionExecutor:
         *,
         channel: str | None = None,
         resolver: Callable[..., Any] | None = None,
+        filter: CompiledFilter | None = None,
+        filter_inputs: dict[str, Any] | None = None,
     ) -> str:
         """Register a subscription under the client's id and return that id.
 
         ``resolver`` (see ``register_resolver``) is attached in the same step, so no event can
-        reach the subscription without it.
+        reach the subscription without it. ``filter`` (with ``filter_inputs``, ``{"context":
+        {...}, "args": {...}}``: what the filter sees of this subscriber) decides, in Rust, which
+        events it receives.
 
         Raises ``GraphQLDocumentError`` for a document that does not parse, holds no
         subscription operation or names an unknown operation, and
@@ -355,6 +376,7 @@ class PySubscriptionExecutor:
     ) -> None: ...
 
 __all__ = [
+    "CompiledFilter",
     "PendingResolution",
     "PyEventBusConfig",
     "PyGraphQLMessage",

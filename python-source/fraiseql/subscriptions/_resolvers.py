@@ -91,3 +91,22 @@ def keyword_parameters(resolver: Callable[..., Any]) -> tuple[tuple[str, ...], t
     )
     takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
     return keywords, required, takes_kwargs
+
+
+class _Skip:
+    """The type of :data:`SKIP`."""
+
+    _instance: _Skip | None = None
+
+    def __new__(cls) -> _Skip:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "SKIP"
+
+
+#: Return it from a resolver to send nothing for this event to its subscribers (the
+#: subscription goes on). What a Python filter does.
+SKIP = _Skip()
