@@ -24,6 +24,7 @@ __all__ = [
     "InvalidEventError",
     "PublishTimeoutError",
     "SubscriptionError",
+    "SubscriptionForbidden",
     "SubscriptionNotFoundError",
 ]
 
@@ -48,6 +49,23 @@ class GraphQLDocumentError(SubscriptionError, ValueError):
     def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.errors: list[dict[str, Any]] = errors if errors is not None else [{"message": message}]
+
+
+class SubscriptionForbidden(SubscriptionError, PermissionError):
+    """The connection's context lacks a scope or a role the field requires.
+
+    The client gets ``errors`` (``Forbidden``, ``extensions.code = "FORBIDDEN"``); which scopes
+    and roles were missing is in the exception (and the log), not sent.
+    """
+
+    def __init__(self, field: str, missing_scopes: list[str], missing_roles: list[str]) -> None:
+        needs = [f"scope(s) {', '.join(missing_scopes)}"] if missing_scopes else []
+        needs += [f"role(s) {', '.join(missing_roles)}"] if missing_roles else []
+        super().__init__(f'subscribing to "{field}" needs the {" and the ".join(needs)}')
+        self.field = field
+        self.missing_scopes = missing_scopes
+        self.missing_roles = missing_roles
+        self.errors: list[dict[str, Any]] = [{"message": "Forbidden", "extensions": {"code": "FORBIDDEN"}}]
 
 
 class DuplicateSubscriptionError(SubscriptionError, ValueError):

@@ -18,12 +18,17 @@ from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig, PySubscription
 from fraiseql.subscriptions.adapter import RequestInfo
 from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentError
 from fraiseql.subscriptions.fields import (
+    Access,
     ChannelSpec,
+    FilterSpec,
     Resolver,
     ResolverT,
     SubscriptionField,
     declaration_of,
+    require_access,
+    run_filtered,
 )
+from fraiseql.subscriptions.limits import PerKeyCount
 from fraiseql.subscriptions.schema import build_schema_sdl
 from fraiseql.subscriptions.stats import ServerStats
 
@@ -37,7 +42,10 @@ logger = logging.getLogger("fraiseql.subscriptions")
 class ConnectionContext:
     """Who is on a connection, as ``on_connect`` decided.
 
-    ``user_id`` and ``tenant_id`` drive event visibility; ``scopes`` and ``data`` are yours;
+    ``user_id`` and ``tenant_id`` drive event visibility (the tenant comes from here only, never
+    from a client's variables or arguments); ``scopes`` and ``roles`` are checked against a
+    field's ``requires_scopes``/``requires_roles``; filters read all of it; ``data`` is yours.
+    ``expires_at`` (Unix time, e.g. a token's ``exp``): the connection is closed with 4403 then.
     ``ack_payload``, when set, is sent with ``connection_ack``.
     """
 
@@ -46,6 +54,27 @@ class ConnectionContext:
     scopes: tuple[str, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     ack_payload: dict[str, Any] | None = None
+    roles: tuple[str, ...] = ()
+    expires_at: float | None = None
+
+    def filter_view(self) -> dict[str, Any]:
+        """What a row-level filter sees as ``context``: the JSON values of the context (``data``
+        entries that are not JSON are left out)."""
+        data: dict[str, Any] = {}
+        for key, value in self.data.items():
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError):
+                continue
+            if isinstance(key, str):
+                data[key] = value
+        return {
+            "user_id": self.user_id,
+            "tenant_id": self.tenant_id,
+            "scopes": list(self.scopes),
+            "roles": list(self.roles),
+            "data": data,
+        }
 
     @classmethod
     def from_hook_result(cls, result: object) -> ConnectionContext:
@@ -55,11 +84,13 @@ class ConnectionContext:
         if result is None or result is True:
             return cls()
         if isinstance(result, Mapping):
-            known = {"user_id", "tenant_id", "scopes", "ack_payload"}
+            known = {"user_id", "tenant_id", "scopes", "roles", "expires_at", "ack_payload"}
             return cls(
                 user_id=result.get("user_id"),
                 tenant_id=result.get("tenant_id"),
                 scopes=tuple(result.get("scopes", ())),
+                roles=tuple(result.get("roles", ())),
+                expires_at=result.get("expires_at"),
                 data={key: value for key, value in result.items() if key not in known},
                 ack_payload=result.get("ack_payload"),
             )
@@ -126,6 +157,18 @@ class SubscriptionConfig:
     max_subscriptions_per_connection: int = 100
     #: Largest client message in bytes; a larger one closes the connection with 1009.
     max_message_size: int = 64 * 1024
+    #: Open connections of this process; one more is closed with 1013 "Try again later".
+    max_connections: int | None = 10_000
+    #: Open connections per user (``ConnectionContext.user_id``); one more is closed with 4429.
+    max_connections_per_user: int | None = 100
+    #: Client messages per second per connection (a burst of twice as many); beyond: close 4429.
+    max_messages_per_second: float | None = 100.0
+    #: ``subscribe`` messages per second per connection (burst twice as many); beyond: close 4429.
+    max_subscribes_per_second: float | None = 20.0
+    #: Frames per second each subscription may get; the excess is dropped and counted
+    #: (``frames_dropped_rate``). ``None`` (the default): your own publishes are never dropped
+    #: for rate; the per-connection queue bound (``max_queued_frames``) caps the memory.
+    max_frames_per_second: float | None = None
     #: ``on_connect(payload, request_info)``: see :class:`ConnectionContext`.
     on_connect: OnConnect | None = None
 
@@ -140,6 +183,14 @@ class SubscriptionConfig:
             raise ConfigurationError("max_subscriptions_per_connection must be at least 1")
         if self.max_message_size < 64:
             raise ConfigurationError("max_message_size must be at least 64 bytes")
+        for name in ("max_connections", "max_connections_per_user"):
+            limit = getattr(self, name)
+            if limit is not None and limit < 1:
+                raise ConfigurationError(f"{name} must be at least 1 or None")
+        for name in ("max_messages_per_second", "max_subscribes_per_second", "max_frames_per_second"):
+            rate = getattr(self, name)
+            if rate is not None and not rate > 0:
+                raise ConfigurationError(f"{name} must be positive or None")
 
 
 def _annotated(field_: SubscriptionField) -> bool:
@@ -166,7 +217,15 @@ def _context_key(context: ConnectionContext, field_: SubscriptionField) -> objec
     """What distinguishes contexts for a resolver that takes one (nothing for the others)."""
     if not field_.wants_context:
         return None
-    return [context.user_id, context.tenant_id, list(context.scopes), dict(context.data), context.ack_payload]
+    return [
+        context.user_id,
+        context.tenant_id,
+        list(context.scopes),
+        list(context.roles),
+        context.expires_at,
+        dict(context.data),
+        context.ack_payload,
+    ]
 
 
 def _schema_sdl(schema: object) -> str | None:
@@ -212,12 +271,15 @@ class SubscriptionManager:
             sync_resolvers=self.config.sync_resolvers,
             sync_resolver_threads=self.config.sync_resolver_threads,
             slow_resolver_threshold=self.config.slow_resolver_threshold,
+            max_frames_per_second=self.config.max_frames_per_second,
             tenant_field=self.config.tenant_field,
             user_field=self.config.user_field,
         )
         self.fields: dict[str, SubscriptionField] = {}
         #: What the protocol handlers counted (see ``fraiseql.subscriptions.metrics``).
         self.stats = ServerStats()
+        #: Open connections per user (``max_connections_per_user``).
+        self._connections_per_user = PerKeyCount(self.config.max_connections_per_user)
         self._handlers: set[GraphQLTransportWSHandler] = set()
         # Resolvers bound to arguments and context, shared while subscriptions use them.
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
@@ -252,11 +314,27 @@ class SubscriptionManager:
 
     @overload
     def subscription(
-        self, resolver: None = None, /, *, name: str | None = None, channel: ChannelSpec = None
+        self,
+        resolver: None = None,
+        /,
+        *,
+        name: str | None = None,
+        channel: ChannelSpec = None,
+        filter: FilterSpec = None,
+        requires_scopes: Iterable[str] = (),
+        requires_roles: Iterable[str] = (),
     ) -> Callable[[ResolverT], ResolverT]: ...
 
     def subscription(
-        self, resolver: ResolverT | None = None, /, *, name: str | None = None, channel: ChannelSpec = None
+        self,
+        resolver: ResolverT | None = None,
+        /,
+        *,
+        name: str | None = None,
+        channel: ChannelSpec = None,
+        filter: FilterSpec = None,
+        requires_scopes: Iterable[str] = (),
+        requires_roles: Iterable[str] = (),
     ) -> ResolverT | Callable[[ResolverT], ResolverT]:
         """Declare a root subscription field resolved by ``resolver(event)`` or
         ``resolver(event, variables)`` (see :class:`SubscriptionField` for keyword parameters).
@@ -265,10 +343,16 @@ class SubscriptionManager:
         name, or ``channel``: a format string over the field's arguments (``"room:{room}"``) or
         a function of them. ``async def`` and plain resolvers both work. A resolver that cannot
         be called that way raises ``TypeError`` here, saying why.
+
+        ``filter``: which events each subscriber sees (``fraiseql.subscriptions.filters``,
+        evaluated in Rust; or a Python predicate). ``requires_scopes``/``requires_roles``: a
+        subscriber's context must hold all of them, else its ``subscribe`` gets an ``error``
+        (``FORBIDDEN``).
         """
+        access = Access.declare(filter, requires_scopes, requires_roles)
 
         def register(function: ResolverT) -> ResolverT:
-            self.add_field(name or function.__name__, function, channel=channel)
+            self._add(name or function.__name__, function, channel, access)
             return function
 
         return register(resolver) if resolver is not None else register
@@ -276,18 +360,37 @@ class SubscriptionManager:
     def include(self, function: Resolver) -> None:
         """Serve a field declared with ``fraiseql.subscriptions.subscription``."""
         declared = declaration_of(function)
-        self.add_field(declared.name or function.__name__, function, channel=declared.channel)
+        self._add(declared.name or function.__name__, function, declared.channel, declared.access)
 
-    def add_field(self, name: str, resolver: Resolver | None = None, *, channel: ChannelSpec = None) -> None:
+    def add_field(
+        self,
+        name: str,
+        resolver: Resolver | None = None,
+        *,
+        channel: ChannelSpec = None,
+        filter: FilterSpec = None,
+        requires_scopes: Iterable[str] = (),
+        requires_roles: Iterable[str] = (),
+    ) -> None:
         """Declare a root subscription field; without resolver, subscribers get the event's data.
 
         ``TypeError`` when the resolver cannot be called as one; ``ConfigurationError`` when the
-        field is already declared, or when the application's schema has no such field or lacks
-        an argument the resolver requires.
+        field is already declared, when the application's schema has no such field or lacks an
+        argument the resolver requires, or when the resolver would take the tenant from the
+        client (an argument named like ``tenant_field``).
         """
+        self._add(name, resolver, channel, Access.declare(filter, requires_scopes, requires_roles))
+
+    def _add(self, name: str, resolver: Resolver | None, channel: ChannelSpec, access: Access) -> None:
         if name in self.fields:
             raise ConfigurationError(f"subscription field {name!r} is already declared")
-        field_ = SubscriptionField.declare(name, resolver, channel)
+        field_ = SubscriptionField.declare(name, resolver, channel, access)
+        tenant_field = self.config.tenant_field
+        if tenant_field is not None and tenant_field in field_.keywords:
+            raise ConfigurationError(
+                f"the resolver of {name!r} takes {tenant_field!r} as an argument, which a client would "
+                "choose: read context.tenant_id instead (the tenant comes from the connection's context only)"
+            )
         if self.config.schema is not None:
             self._check_against_schema(field_)
         elif self.config.generate_schema:
@@ -299,6 +402,12 @@ class SubscriptionManager:
         arguments = self.executor.subscription_field_arguments(field_.name)
         if arguments is None:
             raise ConfigurationError(f"the schema's Subscription type has no field {field_.name!r}")
+        tenant_field = self.config.tenant_field
+        if tenant_field is not None and tenant_field in arguments:
+            raise ConfigurationError(
+                f"the schema's field {field_.name!r} takes an argument {tenant_field!r}, which a client "
+                "would choose: the tenant comes from the connection's context only"
+            )
         missing = [name for name in field_.required_keywords if name != "context" and name not in arguments]
         if missing:
             raise ConfigurationError(
@@ -353,13 +462,16 @@ class SubscriptionManager:
         variables: dict[str, Any] | None,
         context: ConnectionContext,
     ) -> None:
-        """Validate and register one subscription; raises ``GraphQLDocumentError``."""
+        """Validate and register one subscription; raises ``GraphQLDocumentError``, or
+        ``SubscriptionForbidden`` when the context lacks a scope or role the field requires."""
         info = self.executor.inspect_subscription(query, operation_name, variables)
         field_ = self.fields.get(info["root_field"])
         if field_ is None:
             message = f'Cannot query field "{info["root_field"]}" on type "Subscription".'
             raise GraphQLDocumentError(message, [{"message": message}])
+        require_access(field_, context.scopes, context.roles)
         channel = field_.channel_for(info["arguments"])
+        compiled = field_.access.compiled
         self.executor.register_subscription(
             connection_id,
             subscription_id,
@@ -370,6 +482,8 @@ class SubscriptionManager:
             tenant_id=context.tenant_id,
             channel=channel,
             resolver=self._resolver_for(field_, info["arguments"], context),
+            filter=compiled,
+            filter_inputs={"context": context.filter_view(), "args": info["arguments"]} if compiled else None,
         )
 
     def _resolver_for(
@@ -381,10 +495,14 @@ class SubscriptionManager:
         the engine still calls it once per event for all of them.
         """
         resolver = field_.resolver
-        if resolver is None or not (field_.keywords or field_.takes_all_arguments):
+        predicate = field_.access.predicate
+        if predicate is None and (resolver is None or not (field_.keywords or field_.takes_all_arguments)):
             return resolver
-        bound = field_.bound_keywords(arguments, context)
+        bound = field_.bound_keywords(arguments, context) if resolver is not None else {}
         arguments_only = {k: v for k, v in bound.items() if k != "context"}
+        if predicate is not None:
+            # The Python filter sees every argument (and the context): bound per both.
+            arguments_only = dict(arguments)
         try:
             # Only plain JSON content is compared: anything else could look equal and differ.
             key = json.dumps([field_.name, arguments_only, _context_key(context, field_)], sort_keys=True)
@@ -393,7 +511,20 @@ class SubscriptionManager:
         existing = self._bound_resolvers.get(key)
         if existing is not None:
             return existing
-        partial = functools.partial(resolver, **bound)
+        partial: functools.partial[Any]
+        if predicate is None:
+            assert resolver is not None
+            partial = functools.partial(resolver, **bound)
+        else:
+            inner = functools.partial(resolver, **bound) if resolver is not None and bound else resolver
+            partial = functools.partial(
+                run_filtered,
+                predicate=predicate,
+                resolver=inner,
+                takes_variables=field_.takes_variables,
+                context=context,
+                arguments=arguments,
+            )
         self._bound_resolvers[key] = partial
         return partial
 

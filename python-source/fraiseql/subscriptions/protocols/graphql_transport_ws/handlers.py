@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import json
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Coroutine
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -21,8 +22,10 @@ from fraiseql.subscriptions.adapter import WebSocketAdapter
 from fraiseql.subscriptions.errors import (
     ConnectionClosedError,
     GraphQLDocumentError,
+    SubscriptionForbidden,
     SubscriptionNotFoundError,
 )
+from fraiseql.subscriptions.limits import TokenBucket
 from fraiseql.subscriptions.manager import ConnectionContext, ConnectionRejected
 from fraiseql.subscriptions.protocols.graphql_transport_ws.types import (
     CLIENT_MESSAGE_TYPES,
@@ -55,6 +58,10 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _bucket(rate: float | None) -> TokenBucket | None:
+    return TokenBucket(rate) if rate is not None else None
+
+
 def _truncate_reason(reason: str) -> str:
     encoded = reason.encode()
     if len(encoded) <= _MAX_CLOSE_REASON:
@@ -83,6 +90,13 @@ class GraphQLTransportWSHandler:
         self._completed_in_batch: set[str] = set()
         self._pong = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        config = manager.config
+        # What one client may cost: its buckets live and die with the connection.
+        self._messages = _bucket(config.max_messages_per_second)
+        self._subscribes = _bucket(config.max_subscribes_per_second)
+        #: The user this connection is counted against (``max_connections_per_user``).
+        self._counted_user: object = None
+        self._expiry: asyncio.TimerHandle | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -94,6 +108,10 @@ class GraphQLTransportWSHandler:
             await self._close(CloseCode.SUBPROTOCOL_NOT_ACCEPTABLE, "Subprotocol not acceptable")
             return
         await self.websocket.accept(GRAPHQL_TRANSPORT_WS_PROTOCOL if offered else None)
+        limit = self.manager.config.max_connections
+        if limit is not None and self.manager.connection_count >= limit:
+            await self._close(CloseCode.TRY_AGAIN_LATER, "Try again later: too many connections")
+            return
         executor = self.manager.executor
         executor.open_connection(self.connection_id)
         self.manager._attach(self)
@@ -108,6 +126,10 @@ class GraphQLTransportWSHandler:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             executor.close_connection(self.connection_id)
             self.active.clear()
+            if self._expiry is not None:
+                self._expiry.cancel()
+            if self._counted_user is not None:
+                self.manager._connections_per_user.release(self._counted_user)
             self.manager._detach(self)
 
     async def shutdown(self) -> None:
@@ -166,6 +188,9 @@ class GraphQLTransportWSHandler:
             if isinstance(message, bytes):
                 await self._close(CloseCode.BAD_REQUEST, "Binary messages are not supported")
                 return
+            if self._messages is not None and not self._messages.take():
+                await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many messages")
+                return
             if len(message) > limit or (len(message) * 4 > limit and len(message.encode()) > limit):
                 await self._close(CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes")
                 return
@@ -196,6 +221,8 @@ class GraphQLTransportWSHandler:
             message = json.loads(text, parse_constant=_reject_constant)
         except ValueError:
             await self._bad_request("Invalid message received: not JSON")
+        except RecursionError:
+            await self._bad_request("Invalid message received: nested too deeply")
         if not isinstance(message, dict):
             await self._bad_request("Invalid message received: not a JSON object")
         message_type = message.get("type")
@@ -263,7 +290,9 @@ class GraphQLTransportWSHandler:
 
     async def _refuse(self, error: Exception) -> None:
         if isinstance(error, ConnectionRejected):
-            await self._close(CloseCode.FORBIDDEN, "Forbidden")
+            # The hook's own words (the JWT authenticator's never hold the token).
+            reason = f"Forbidden: {error}" if str(error) else "Forbidden"
+            await self._close(CloseCode.FORBIDDEN, reason)
             return
         log_bounded(
             _client_mistakes,
@@ -291,6 +320,20 @@ class GraphQLTransportWSHandler:
     async def _acknowledge(self, context: ConnectionContext) -> None:
         if self._closed:
             return
+        user = context.user_id
+        if user is not None:
+            if not self.manager._connections_per_user.acquire(user):
+                reason = "Too many connections for this user"
+                await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, reason)
+                return
+            self._counted_user = user
+        if context.expires_at is not None:
+            # The context (a token) expires: close then, even if the client stays silent.
+            delay = context.expires_at - time.time()
+            if delay <= 0:
+                await self._close(CloseCode.FORBIDDEN, "Forbidden: credentials expired")
+                return
+            self._expiry = asyncio.get_running_loop().call_later(delay, self._expire)
         # Acknowledged before the ack is sent: a subscribe right behind it is accepted.
         self.context = context
         self.acknowledged = True
@@ -335,6 +378,9 @@ class GraphQLTransportWSHandler:
         if not self.acknowledged or self.context is None:
             await self._close(CloseCode.UNAUTHORIZED, "Unauthorized")
             raise _Closed
+        if self._subscribes is not None and not self._subscribes.take():
+            await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many subscribe attempts")
+            raise _Closed
         if subscription_id in self.active:
             await self._close(
                 CloseCode.SUBSCRIBER_ALREADY_EXISTS, f"Subscriber for {subscription_id} already exists"
@@ -356,8 +402,8 @@ class GraphQLTransportWSHandler:
             self.manager.subscribe(
                 self.connection_id, subscription_id, query, operation_name, variables, self.context
             )
-        except GraphQLDocumentError as error:
-            await self._send_error(subscription_id, error.errors)
+        except (GraphQLDocumentError, SubscriptionForbidden) as error:
+            await self._send_error(subscription_id, error.errors, detail=str(error))
             return
         except (TypeError, ValueError) as error:
             # Variables the engine cannot take (NaN, huge integers...): the client's mistake.
@@ -366,9 +412,10 @@ class GraphQLTransportWSHandler:
         self.active.add(subscription_id)
 
     async def _send_error(
-        self, subscription_id: str, errors: list[GraphQLFormattedError] | list[Any]
+        self, subscription_id: str, errors: list[GraphQLFormattedError] | list[Any], detail: str | None = None
     ) -> None:
-        """Refuse a subscribe with an ``error`` message (counted and logged by its code)."""
+        """Refuse a subscribe with an ``error`` message (counted and logged by its code; ``detail``
+        goes to the log only)."""
         first = errors[0] if errors else {}
         code = str((first.get("extensions") or {}).get("code") or "GRAPHQL_VALIDATION_FAILED")
         self.manager.stats.subscriptions_refused[code] += 1
@@ -378,10 +425,11 @@ class GraphQLTransportWSHandler:
             f"subscription.refused:{code}",
             logging.WARNING if limit else logging.INFO,
             "limit.reached" if limit else "subscription.refused",
-            "subscription %r on connection %s refused: %s",
+            "subscription %r on connection %s refused: %s%s",
             subscription_id,
             self.connection_id,
             code,
+            f" ({detail})" if detail else "",
             code=code,
             subscription_id=subscription_id,
             **self._log_fields(),
@@ -431,6 +479,9 @@ class GraphQLTransportWSHandler:
                     break
                 sent += 1
             self.manager.stats.frames_sent += sent
+
+    def _expire(self) -> None:
+        self._spawn(self._close(CloseCode.FORBIDDEN, "Forbidden: credentials expired"))
 
     # -- keep-alive ---------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ class CloseCode(IntEnum):
     # WebSocket standard codes.
     GOING_AWAY = 1001  # server shutdown
     MESSAGE_TOO_BIG = 1009  # a message over `max_message_size`
+    TRY_AGAIN_LATER = 1013  # the process holds `max_connections` already
     # graphql-transport-ws codes.
     BAD_REQUEST = 4400  # invalid message (JSON, shape, binary frame)
     UNAUTHORIZED = 4401  # `subscribe` before `connection_ack`
@@ -23,7 +24,7 @@ class CloseCode(IntEnum):
     SUBPROTOCOL_NOT_ACCEPTABLE = 4406
     CONNECTION_INITIALISATION_TIMEOUT = 4408
     SUBSCRIBER_ALREADY_EXISTS = 4409
-    TOO_MANY_INITIALISATION_REQUESTS = 4429
+    TOO_MANY_INITIALISATION_REQUESTS = 4429  # also: too many messages, subscribes or connections
     INTERNAL_SERVER_ERROR = 4500
     # Our own: the client stopped answering the server's keep-alive pings.
     KEEPALIVE_TIMEOUT = 4504
