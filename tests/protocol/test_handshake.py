@@ -137,12 +137,20 @@ def _refuse_sync_raise(payload: dict[str, Any] | None, request: RequestInfo) -> 
     raise ConnectionRejected("bad token")
 
 
-@pytest.mark.parametrize("hook", [_refuse_false, _refuse_sync_false, _refuse_raise, _refuse_sync_raise])
-async def test_on_connect_refusal_closes_4403(make_server: ServerFactory, hook: Any) -> None:
+@pytest.mark.parametrize(
+    ("hook", "reason"),
+    [
+        (_refuse_false, "Forbidden"),
+        (_refuse_sync_false, "Forbidden"),
+        (_refuse_raise, "Forbidden: bad token"),
+        (_refuse_sync_raise, "Forbidden: bad token"),
+    ],
+)
+async def test_on_connect_refusal_closes_4403(make_server: ServerFactory, hook: Any, reason: str) -> None:
     server = await make_server(on_connect=hook)
     client = await server.connect()
     await client.send_json({"type": "connection_init", "payload": {"token": "nope"}})
-    await client.expect_close(4403, "Forbidden")
+    await client.expect_close(4403, reason)
     await wait_until(engine_is_empty(server), what="cleanup")
 
 
