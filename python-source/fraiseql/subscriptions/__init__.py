@@ -2,7 +2,9 @@
 
 Everyday names: :class:`SubscriptionManager` (fields, publishing, connections),
 :class:`SubscriptionConfig` (its settings), :class:`ConnectionContext` (who is on a connection)
-and :func:`subscription` (declare a field). The engine itself is ``PySubscriptionExecutor``;
+and :func:`subscription` (declare a field); :mod:`fraiseql.subscriptions.filters` (row-level
+filters), :mod:`fraiseql.subscriptions.jwt_auth` (a JWT ``on_connect`` hook) and :data:`SKIP`
+(what a resolver returns to send nothing for an event). The engine itself is ``PySubscriptionExecutor``;
 ``PyEventBusConfig`` chooses the event bus; the exceptions live in
 :mod:`fraiseql.subscriptions.errors`.
 """
@@ -13,6 +15,7 @@ from fraiseql._fraiseql_rs.subscriptions import (
     PySubscriptionExecutor,
     PySubscriptionPayload,
 )
+from fraiseql.subscriptions._resolvers import SKIP
 from fraiseql.subscriptions.errors import (
     AmbiguousSubscriptionError,
     BusClosedError,
@@ -27,6 +30,7 @@ from fraiseql.subscriptions.errors import (
     InvalidEventError,
     PublishTimeoutError,
     SubscriptionError,
+    SubscriptionForbidden,
     SubscriptionNotFoundError,
 )
 from fraiseql.subscriptions.fields import SubscriptionField, subscription
@@ -38,6 +42,7 @@ from fraiseql.subscriptions.manager import (
 )
 
 __all__ = [
+    "SKIP",
     "AmbiguousSubscriptionError",
     "BusClosedError",
     "BusConnectionError",
@@ -59,6 +64,7 @@ __all__ = [
     "SubscriptionConfig",
     "SubscriptionError",
     "SubscriptionField",
+    "SubscriptionForbidden",
     "SubscriptionManager",
     "SubscriptionNotFoundError",
     "subscription",

@@ -15,12 +15,14 @@ later::
 from __future__ import annotations
 
 import inspect
+import logging
 import string
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from fraiseql._fraiseql_rs.subscriptions import CompiledFilter
+from fraiseql.subscriptions._logging import EveryInterval, log_bounded
 from fraiseql.subscriptions._resolvers import SKIP, call_shape, keyword_parameters
 from fraiseql.subscriptions.errors import ConfigurationError, GraphQLDocumentError, SubscriptionForbidden
 from fraiseql.subscriptions.filters import Filter
@@ -164,22 +166,56 @@ def run_filtered(
 ) -> Any:
     """What the engine calls for a field with a Python filter: ``SKIP`` (no frame for these
     subscribers) unless ``predicate(event, context, arguments)`` holds, then the resolver (or the
-    event itself). An ``async def`` predicate or resolver makes this return an awaitable."""
-    verdict = predicate(event, context, dict(arguments))
+    event itself). An ``async def`` predicate or resolver makes this return an awaitable.
+
+    A predicate that raises fails closed: the event is skipped for these subscribers (their
+    subscription goes on) and the exception is logged, once per predicate and minute.
+    """
+    try:
+        verdict = predicate(event, context, dict(arguments))
+    except Exception:
+        return _predicate_failed(predicate)
     if inspect.isawaitable(verdict):
-        return _run_filtered_async(verdict, event, variables, resolver, takes_variables)
+        return _run_filtered_async(predicate, verdict, event, variables, resolver, takes_variables)
     if not verdict:
         return SKIP
     return _resolve(event, variables, resolver, takes_variables)
 
 
 async def _run_filtered_async(
-    verdict: Any, event: Any, variables: dict[str, Any], resolver: Resolver | None, takes_variables: bool
+    predicate: Callable[..., Any],
+    verdict: Any,
+    event: Any,
+    variables: dict[str, Any],
+    resolver: Resolver | None,
+    takes_variables: bool,
 ) -> Any:
-    if not await verdict:
+    try:
+        allowed = await verdict
+    except Exception:
+        return _predicate_failed(predicate)
+    if not allowed:
         return SKIP
     result = _resolve(event, variables, resolver, takes_variables)
     return await result if inspect.isawaitable(result) else result
+
+
+_failing_predicates = EveryInterval()
+
+
+def _predicate_failed(predicate: Callable[..., Any]) -> object:
+    name = getattr(predicate, "__qualname__", repr(predicate))
+    log_bounded(
+        _failing_predicates,
+        name,
+        logging.ERROR,
+        "filter.failed",
+        "the Python filter %s raised: the event is skipped for its subscribers",
+        name,
+        exc_info=True,
+        filter=name,
+    )
+    return SKIP
 
 
 def _resolve(event: Any, variables: dict[str, Any], resolver: Resolver | None, takes_variables: bool) -> Any:

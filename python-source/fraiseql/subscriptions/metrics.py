@@ -44,6 +44,7 @@ _COUNTERS = {
     "frames_queued": "Frames put in connection queues.",
     "frames_delivered": "Frames taken from connection queues by socket writers.",
     "events_filtered_out": "(event, subscription) pairs refused by tenant or user visibility.",
+    "events_filtered_by_filter": "(event, subscription) pairs refused by the field's row-level filter.",
     "payloads_serialized": "Payloads shaped and serialized (once per event and group).",
     "resolver_calls": "Resolver calls finished.",
     "resolver_errors": "Resolver calls that raised, returned an unusable result or were cancelled.",
@@ -95,12 +96,14 @@ class SubscriptionCollector(Collector):
             yield CounterMetricFamily(f"{NAMESPACE}_{key}", documentation, value=engine[key])
         dropped = CounterMetricFamily(
             f"{NAMESPACE}_frames_dropped",
-            "Frames never sent, by cause: overflow (a full connection queue) or unsent (still "
-            "queued when their subscription or connection ended).",
+            "Frames never sent, by cause: overflow (a full connection queue), unsent (still "
+            "queued when their subscription or connection ended) or rate (over "
+            "max_frames_per_second).",
             labels=["cause"],
         )
         dropped.add_metric(["overflow"], engine["frames_dropped_overflow"])
         dropped.add_metric(["unsent"], engine["frames_dropped_unsent"])
+        dropped.add_metric(["rate"], engine["frames_dropped_rate"])
         yield dropped
         yield CounterMetricFamily(
             f"{NAMESPACE}_frames_sent", "Frames written to sockets.", value=stats.frames_sent
@@ -126,6 +129,22 @@ class SubscriptionCollector(Collector):
         for code, count in sorted(stats.subscriptions_refused.items()):
             refused.add_metric([code], count)
         yield refused
+        limits = CounterMetricFamily(
+            f"{NAMESPACE}_limits_reached",
+            "Times a client reached a limit (its connection refused, closed, or its subscribe refused).",
+            labels=["limit"],
+        )
+        for limit, count in sorted(stats.limits_reached.items()):
+            limits.add_metric([limit], count)
+        yield limits
+        failures = CounterMetricFamily(
+            f"{NAMESPACE}_authentication_failures",
+            "Connections closed with 4403: refused by on_connect, or their credentials expired.",
+            labels=["reason"],
+        )
+        for reason, count in sorted(stats.authentication_failures.items()):
+            failures.add_metric([reason], count)
+        yield failures
         up = GaugeMetricFamily(
             f"{NAMESPACE}_bus_up",
             "1 when the event bus is usable (in-memory, or Redis/PostgreSQL with both connections up).",

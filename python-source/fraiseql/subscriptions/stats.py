@@ -24,3 +24,10 @@ class ServerStats:
     #: ``subscribe`` messages answered with an ``error``, by ``extensions.code``
     #: (``GRAPHQL_VALIDATION_FAILED`` when the error carries none).
     subscriptions_refused: Counter[str] = field(default_factory=Counter)
+    #: Times a client reached a limit, by limit (``connections``, ``connections_per_user``,
+    #: ``message_size``, ``messages_per_second``, ``subscribes_per_second``,
+    #: ``subscriptions_per_connection``).
+    limits_reached: Counter[str] = field(default_factory=Counter)
+    #: Connections closed with 4403, by reason: ``refused`` (``on_connect`` refused them) or
+    #: ``expired`` (their context's ``expires_at`` passed).
+    authentication_failures: Counter[str] = field(default_factory=Counter)

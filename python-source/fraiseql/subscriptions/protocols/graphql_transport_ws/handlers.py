@@ -110,6 +110,7 @@ class GraphQLTransportWSHandler:
         await self.websocket.accept(GRAPHQL_TRANSPORT_WS_PROTOCOL if offered else None)
         limit = self.manager.config.max_connections
         if limit is not None and self.manager.connection_count >= limit:
+            self.manager.stats.limits_reached["connections"] += 1
             await self._close(CloseCode.TRY_AGAIN_LATER, "Try again later: too many connections")
             return
         executor = self.manager.executor
@@ -189,9 +190,11 @@ class GraphQLTransportWSHandler:
                 await self._close(CloseCode.BAD_REQUEST, "Binary messages are not supported")
                 return
             if self._messages is not None and not self._messages.take():
+                self.manager.stats.limits_reached["messages_per_second"] += 1
                 await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many messages")
                 return
             if len(message) > limit or (len(message) * 4 > limit and len(message.encode()) > limit):
+                self.manager.stats.limits_reached["message_size"] += 1
                 await self._close(CloseCode.MESSAGE_TOO_BIG, f"Message larger than {limit} bytes")
                 return
             try:
@@ -292,6 +295,7 @@ class GraphQLTransportWSHandler:
         if isinstance(error, ConnectionRejected):
             # The hook's own words (the JWT authenticator's never hold the token).
             reason = f"Forbidden: {error}" if str(error) else "Forbidden"
+            self.manager.stats.authentication_failures["refused"] += 1
             await self._close(CloseCode.FORBIDDEN, reason)
             return
         log_bounded(
@@ -308,6 +312,7 @@ class GraphQLTransportWSHandler:
 
     async def _decide(self, result: object) -> None:
         if result is False:
+            self.manager.stats.authentication_failures["refused"] += 1
             await self._close(CloseCode.FORBIDDEN, "Forbidden")
             return
         try:
@@ -323,6 +328,7 @@ class GraphQLTransportWSHandler:
         user = context.user_id
         if user is not None:
             if not self.manager._connections_per_user.acquire(user):
+                self.manager.stats.limits_reached["connections_per_user"] += 1
                 reason = "Too many connections for this user"
                 await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, reason)
                 return
@@ -331,6 +337,7 @@ class GraphQLTransportWSHandler:
             # The context (a token) expires: close then, even if the client stays silent.
             delay = context.expires_at - time.time()
             if delay <= 0:
+                self.manager.stats.authentication_failures["expired"] += 1
                 await self._close(CloseCode.FORBIDDEN, "Forbidden: credentials expired")
                 return
             self._expiry = asyncio.get_running_loop().call_later(delay, self._expire)
@@ -379,6 +386,7 @@ class GraphQLTransportWSHandler:
             await self._close(CloseCode.UNAUTHORIZED, "Unauthorized")
             raise _Closed
         if self._subscribes is not None and not self._subscribes.take():
+            self.manager.stats.limits_reached["subscribes_per_second"] += 1
             await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, "Too many subscribe attempts")
             raise _Closed
         if subscription_id in self.active:
@@ -388,6 +396,7 @@ class GraphQLTransportWSHandler:
             raise _Closed
         limit = self.manager.config.max_subscriptions_per_connection
         if len(self.active) >= limit:
+            self.manager.stats.limits_reached["subscriptions_per_connection"] += 1
             await self._send_error(
                 subscription_id,
                 [
@@ -481,6 +490,8 @@ class GraphQLTransportWSHandler:
             self.manager.stats.frames_sent += sent
 
     def _expire(self) -> None:
+        if not self._closed:
+            self.manager.stats.authentication_failures["expired"] += 1
         self._spawn(self._close(CloseCode.FORBIDDEN, "Forbidden: credentials expired"))
 
     # -- keep-alive ---------------------------------------------------------------------------
