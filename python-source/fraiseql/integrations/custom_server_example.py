@@ -81,7 +81,19 @@ class WebsocketsAdapter(WebSocketAdapter):
         await self._connection.send(frame, text=True)
 
     async def close(self, code: int, reason: str) -> None:
-        await self._connection.close(code, reason)
+        # A client that floods us has filled the incoming queue, so websockets stopped reading
+        # and would never see its closing frame: discard what it sent while the close completes.
+        discarding = asyncio.ensure_future(self._discard_incoming())
+        try:
+            await self._connection.close(code, reason)
+        finally:
+            discarding.cancel()
+
+    async def _discard_incoming(self) -> None:
+        # Fails at once (ConcurrencyError) when the handler's reader is reading already.
+        with contextlib.suppress(Exception):
+            while True:
+                await self._connection.recv()
 
     @property
     def is_connected(self) -> bool:
