@@ -36,7 +36,8 @@ from fraiseql.subscriptions.manager import ConnectionContext, ConnectionRejected
 
 __all__ = ["ClaimNames", "JWTAuthenticator", "issue_token"]
 
-_SYMMETRIC = frozenset({"HS256", "HS384", "HS512"})
+#: HS algorithms and the shortest secret each accepts (RFC 7518, section 3.2: the hash's size).
+_SYMMETRIC = {"HS256": 32, "HS384": 48, "HS512": 64}
 _ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
@@ -48,6 +49,7 @@ _REASONS: list[tuple[type[Exception], str]] = [
     (jwt.InvalidAudienceError, "wrong audience"),
     (jwt.InvalidIssuerError, "wrong issuer"),
     (jwt.MissingRequiredClaimError, "a required claim is missing"),
+    (jwt.exceptions.InvalidSubjectError, "invalid subject"),
     (jwt.InvalidSignatureError, "bad signature"),
     (jwt.InvalidAlgorithmError, "algorithm not allowed"),
     (jwt.DecodeError, "malformed token"),
@@ -96,16 +98,18 @@ class JWTAuthenticator:
             raise ConfigurationError("JWTAuthenticator needs at least one algorithm")
         if any(name.lower() == "none" for name in algorithms):
             raise ConfigurationError('the algorithm "none" is never accepted')
-        unknown = algorithms - _SYMMETRIC - _ASYMMETRIC
+        unknown = algorithms - _SYMMETRIC.keys() - _ASYMMETRIC
         if unknown:
             raise ConfigurationError(f"unknown JWT algorithm(s): {', '.join(sorted(unknown))}")
-        if algorithms & _SYMMETRIC and algorithms & _ASYMMETRIC:
+        if algorithms & _SYMMETRIC.keys() and algorithms & _ASYMMETRIC:
             # One key cannot be both: mixing them is how algorithm confusion attacks start.
             raise ConfigurationError("do not mix HS* and asymmetric algorithms in one authenticator")
         if (self.key is None) == (self.jwks is None):
             raise ConfigurationError("JWTAuthenticator needs either key or jwks")
-        if algorithms & _SYMMETRIC and self.jwks is not None:
+        if algorithms & _SYMMETRIC.keys() and self.jwks is not None:
             raise ConfigurationError("a JWKS holds public keys: use it with asymmetric algorithms")
+        if algorithms & _SYMMETRIC.keys() and self.key is not None:
+            _check_secret(self.key, max(_SYMMETRIC[name] for name in algorithms & _SYMMETRIC.keys()))
         unknown_sources = set(self.sources) - {"payload", "header", "query"}
         if unknown_sources:
             raise ConfigurationError(f"unknown token source(s): {', '.join(sorted(unknown_sources))}")
@@ -175,7 +179,8 @@ class JWTAuthenticator:
                 audience=self.audience,
                 issuer=self.issuer,
                 leeway=self.leeway,
-                options={"require": list(self.required_claims)},
+                # A key below the algorithm's minimum (e.g. RSA under 2048 bits) is refused.
+                options={"require": list(self.required_claims), "enforce_minimum_key_length": True},
             )
         except jwt.InvalidKeyError:
             raise _rejected("unusable key") from None
@@ -203,6 +208,15 @@ class JWTAuthenticator:
         )
 
 
+def _check_secret(secret: str | bytes, minimum: int) -> None:
+    size = len(secret.encode() if isinstance(secret, str) else secret)
+    if size < minimum:
+        raise ConfigurationError(
+            f"the HS secret is {size} bytes; it must be at least {minimum} (RFC 7518, section 3.2): "
+            "a short secret can be found by brute force"
+        )
+
+
 def _bearer(value: object) -> str | None:
     """The token of ``"Bearer <token>"`` or of a bare ``"<token>"``."""
     if not isinstance(value, str):
@@ -224,7 +238,9 @@ def _identity(value: object) -> str | int | None:
 def issue_token(
     secret: str, *, user_id: str, tenant_id: str | None = None, lifetime: float = 3600, **claims: Any
 ) -> str:
-    """An HS256 token, for demos and tests (``sub``, ``tenant_id``, ``exp`` and your claims)."""
+    """An HS256 token, for demos and tests (``sub``, ``tenant_id``, ``exp`` and your claims);
+    ``ConfigurationError`` for a secret under 32 bytes."""
+    _check_secret(secret, _SYMMETRIC["HS256"])
     payload: dict[str, Any] = {"sub": user_id, "exp": int(time.time() + lifetime), **claims}
     if tenant_id is not None:
         payload["tenant_id"] = tenant_id
