@@ -6,7 +6,10 @@ Every integration serves the same :class:`SubscriptionManager` fields:
 * ``counter`` on channel ``counter`` (no resolver);
 * ``notification`` on channel ``notification`` (no resolver; for tenant/user visibility);
 * ``failing`` on channel ``failing``: a sync resolver that raises when the event has ``fail``;
-* ``asyncCounter`` on channel ``asyncCounter``: an ``async def`` resolver adding ``doubled``.
+* ``asyncCounter`` on channel ``asyncCounter``: an ``async def`` resolver adding ``doubled``;
+* ``auditLog`` on channel ``audit``: requires the scope ``audit:read`` and the role ``auditor``;
+* ``myOrders`` on channel ``orders``: a row-level filter, only events whose ``owner`` is the
+  connection's user.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from typing import Any, Literal
 
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.applications import Starlette
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -31,7 +36,9 @@ from fraiseql.integrations.custom_server_example import start_server
 from fraiseql.integrations.fastapi import SubscriptionRouterFactory
 from fraiseql.integrations.starlette import create_subscription_app
 from fraiseql.integrations.uvicorn_server import SubscriptionServer
+from fraiseql.subscriptions.filters import context, event
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
+from fraiseql.subscriptions.metrics import metrics_registry
 
 Integration = Literal["fastapi", "starlette", "websockets"]
 INTEGRATIONS: tuple[Integration, ...] = ("fastapi", "starlette", "websockets")
@@ -44,6 +51,8 @@ COUNTER = "subscription { counter { n } }"
 ASYNC_COUNTER = "subscription { asyncCounter { n doubled } }"
 FAILING = "subscription { failing { n } }"
 NOTIFICATION = "subscription { notification { text } }"
+AUDIT_LOG = "subscription { auditLog { action } }"
+MY_ORDERS = "subscription { myOrders { id } }"
 MESSAGE_ADDED = "subscription Room($room: String!) { messageAdded(room: $room) { id text } }"
 
 
@@ -69,6 +78,8 @@ def build_manager(config: SubscriptionConfig | None = None) -> SubscriptionManag
         await asyncio.sleep(0)
         return {"n": event["n"], "doubled": event["n"] * 2}
 
+    manager.add_field("auditLog", channel="audit", requires_scopes=["audit:read"], requires_roles=["auditor"])
+    manager.add_field("myOrders", channel="orders", filter=event("owner") == context("user_id"))
     return manager
 
 
@@ -335,6 +346,17 @@ def engine_is_empty(server: RunningServer) -> Callable[[], bool]:
         )
 
     return check
+
+
+def scrape(server: RunningServer) -> dict[str, float]:
+    """Every sample of the manager's Prometheus metrics, by name and labels (``name{label=value}``)."""
+    text = generate_latest(metrics_registry(server.manager)).decode()
+    samples: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{key}={value}" for key, value in sorted(sample.labels.items()))
+            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+    return samples
 
 
 async def wait_for_subscriptions(server: RunningServer, count: int) -> None:

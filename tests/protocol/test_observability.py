@@ -8,28 +8,14 @@ import logging
 from typing import Any
 
 import pytest
-from prometheus_client import generate_latest
-from prometheus_client.parser import text_string_to_metric_families
 
 from fraiseql.subscriptions import ConnectionContext, ConnectionRejected
 from fraiseql.subscriptions.adapter import RequestInfo
-from fraiseql.subscriptions.metrics import metrics_registry
 from tests.protocol.conftest import ServerFactory
-from tests.protocol.harness import COUNTER, FAILING, RunningServer, wait_for_subscriptions, wait_until
+from tests.protocol.harness import COUNTER, FAILING, RunningServer, scrape, wait_for_subscriptions, wait_until
 
 SECRET_TOKEN = "eyJhbGciOi.secret-token.never-logged"
 SECRET_EVENT = "event-payload-never-logged"
-
-
-def scrape(server: RunningServer) -> dict[str, float]:
-    """Every sample of the manager's metrics, by name and labels (``name{label=value}``)."""
-    text = generate_latest(metrics_registry(server.manager)).decode()
-    samples: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{key}={value}" for key, value in sorted(sample.labels.items()))
-            samples[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
-    return samples
 
 
 async def test_metrics_follow_connections_subscriptions_and_frames(server: RunningServer) -> None:
