@@ -184,8 +184,9 @@ struct Member {
     id: Arc<str>,
     connection: Arc<Connection>,
     context: SecurityContext,
-    /// The subscription's row-level filter, with its context and arguments.
-    filter: Option<(Arc<Filter>, Arc<FilterInputs>)>,
+    /// The subscription's row-level filter, specialized to its context and arguments (`None`:
+    /// no filter, or one that lets everything through for this subscriber).
+    filter: Option<Box<Filter>>,
     /// Frames per second this subscription may get (`max_frames_per_second`).
     rate: Option<TokenBucket>,
     /// Set once an `error` ended it: it gets nothing more while that frame waits to be taken.
@@ -209,7 +210,7 @@ impl Member {
             return Sight::OutOfScope;
         }
         match &self.filter {
-            Some((filter, inputs)) if !filter.matches(&event.data, inputs) => Sight::Filtered,
+            Some(filter) if !filter.matches_event(&event.data) => Sight::Filtered,
             _ => Sight::Visible,
         }
     }
@@ -452,7 +453,10 @@ impl Engine {
             id: subscription_id.clone(),
             connection: connection.clone(),
             context: registration.context,
-            filter: registration.filter,
+            filter: registration.filter.and_then(|(filter, inputs)| match filter.specialize(&inputs) {
+                Filter::Always(true) => None,
+                specialized => Some(Box::new(specialized)),
+            }),
             rate: inner.config.max_frames_per_second.map(|rate| TokenBucket::new(rate, rate)),
             terminated: AtomicBool::new(false),
         };

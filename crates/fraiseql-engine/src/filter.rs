@@ -31,6 +31,8 @@ pub enum Operand {
 /// A compiled filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Filter {
+    /// Decided already (what [`Filter::specialize`] leaves of a part that does not read the event).
+    Always(bool),
     Compare(Comparison, Operand, Operand),
     In(Operand, Operand),
     Exists(Operand),
@@ -125,9 +127,68 @@ impl Filter {
         }
     }
 
+    /// This filter for one subscriber: its context and arguments put in as values, and every
+    /// part that no longer depends on the event decided now (`"admin" in context.roles` is true
+    /// or false for good). Done once per subscription, so an event only evaluates what depends
+    /// on it; [`Filter::matches_event`] evaluates the result.
+    pub fn specialize(&self, inputs: &FilterInputs) -> Filter {
+        let bind = |operand: &Operand| match operand {
+            Operand::Context(_) | Operand::Argument(_) => {
+                // A missing value behaves as null everywhere, so null stands in for it.
+                Operand::Literal(operand.resolve(&Value::Null, inputs).cloned().unwrap_or(Value::Null))
+            }
+            other => other.clone(),
+        };
+        let decided = |filter: Filter| match &filter {
+            Filter::Compare(_, Operand::Literal(_), Operand::Literal(_))
+            | Filter::In(Operand::Literal(_), Operand::Literal(_))
+            | Filter::Exists(Operand::Literal(_)) => Filter::Always(filter.matches(&Value::Null, inputs)),
+            _ => filter,
+        };
+        match self {
+            Filter::Always(verdict) => Filter::Always(*verdict),
+            Filter::Compare(comparison, left, right) => decided(Filter::Compare(*comparison, bind(left), bind(right))),
+            Filter::In(needle, haystack) => decided(Filter::In(bind(needle), bind(haystack))),
+            Filter::Exists(operand) => decided(Filter::Exists(bind(operand))),
+            Filter::And(filters) => Self::combine(filters, inputs, true),
+            Filter::Or(filters) => Self::combine(filters, inputs, false),
+            Filter::Not(filter) => match filter.specialize(inputs) {
+                Filter::Always(verdict) => Filter::Always(!verdict),
+                other => Filter::Not(Box::new(other)),
+            },
+        }
+    }
+
+    /// `and` (`all` true) or `or` of specialized parts: decided parts that do not decide the
+    /// whole are dropped, one that does decides it.
+    fn combine(filters: &[Filter], inputs: &FilterInputs, all: bool) -> Filter {
+        let mut kept = Vec::with_capacity(filters.len());
+        for filter in filters {
+            match filter.specialize(inputs) {
+                Filter::Always(verdict) if verdict == all => {}
+                Filter::Always(verdict) => return Filter::Always(verdict),
+                other => kept.push(other),
+            }
+        }
+        match kept.len() {
+            0 => Filter::Always(all),
+            1 => kept.pop().expect("one"),
+            _ if all => Filter::And(kept),
+            _ => Filter::Or(kept),
+        }
+    }
+
+    /// Whether an event passes a filter made by [`Filter::specialize`].
+    #[inline]
+    pub fn matches_event(&self, event: &Value) -> bool {
+        static NO_INPUTS: FilterInputs = FilterInputs { context: Value::Null, arguments: Value::Null };
+        self.matches(event, &NO_INPUTS)
+    }
+
     /// Whether a subscriber with `inputs` may see an event whose data is `event`.
     pub fn matches(&self, event: &Value, inputs: &FilterInputs) -> bool {
         match self {
+            Filter::Always(verdict) => *verdict,
             Filter::Compare(comparison, left, right) => {
                 compare(*comparison, left.resolve(event, inputs), right.resolve(event, inputs))
             }
@@ -242,7 +303,10 @@ mod tests {
 
     fn check(spec: Value, event: Value) -> bool {
         let inputs = inputs(json!({"user_id": "7", "tenant_id": "t1", "scopes": ["read"]}), json!({"room": "lobby"}));
-        Filter::compile(&spec).unwrap().matches(&event, &inputs)
+        let filter = Filter::compile(&spec).unwrap();
+        let verdict = filter.matches(&event, &inputs);
+        assert_eq!(filter.specialize(&inputs).matches_event(&event), verdict, "specialized: {spec}");
+        verdict
     }
 
     #[test]
@@ -268,6 +332,29 @@ mod tests {
         assert!(check(json!({"or": [{"eq": ["event.x", 1]}, {"eq": ["event.y", 1]}]}), json!({"y": 1})));
         assert!(!check(json!({"eq": ["event.missing", "context.user_id"]}), json!({})), "missing is null");
         assert!(check(json!({"eq": ["event.missing", null]}), json!({})));
+    }
+
+    #[test]
+    fn specializing_decides_what_does_not_read_the_event() {
+        let spec = json!({"and": [
+            {"or": [{"eq": ["event.owner", "context.user_id"]}, {"in": [{"value": "admin"}, "context.roles"]}]},
+            {"ge": ["event.total", "args.min"]}
+        ]});
+        let filter = Filter::compile(&spec).unwrap();
+        let admin = filter.specialize(&inputs(json!({"user_id": "ann", "roles": ["admin"]}), json!({"min": 10})));
+        assert_eq!(admin, Filter::compile(&json!({"ge": ["event.total", 10]})).unwrap());
+        let member = filter.specialize(&inputs(json!({"user_id": "bob", "roles": []}), json!({})));
+        assert_eq!(
+            member,
+            Filter::compile(
+                &json!({"and": [{"eq": ["event.owner", {"value": "bob"}]}, {"ge": ["event.total", null]}]})
+            )
+            .unwrap()
+        );
+        assert!(!member.matches_event(&json!({"owner": "bob", "total": 3})), "no minimum given: nothing is >= null");
+        let never = Filter::compile(&json!({"not": {"exists": "context.user_id"}})).unwrap();
+        assert_eq!(never.specialize(&inputs(json!({"user_id": 1}), json!({}))), Filter::Always(false));
+        assert_eq!(never.specialize(&inputs(json!({}), json!({}))), Filter::Always(true));
     }
 
     #[test]
