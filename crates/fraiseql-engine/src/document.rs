@@ -1013,19 +1013,33 @@ fn located(message: String, range: Option<std::ops::Range<LineColumn>>) -> Graph
     error
 }
 
+/// Errors reported for one document, at most: a small hostile document (say a thousand unclosed
+/// braces) must not make a large answer.
+const MAX_DOCUMENT_ERRORS: usize = 20;
+
+/// The diagnostics as GraphQL errors: repeats (same message and place) once, and at most
+/// [`MAX_DOCUMENT_ERRORS`], the last saying how many more there were.
 fn diagnostics(list: &apollo_compiler::validation::DiagnosticList) -> Vec<GraphQLError> {
-    list.iter()
-        .map(|diagnostic| {
-            let json = diagnostic.to_json();
-            let mut error = GraphQLError::new(json.message);
-            error.locations = json
-                .locations
-                .iter()
-                .map(|location| Location { line: location.line, column: location.column })
-                .collect();
-            error
-        })
-        .collect()
+    let mut errors: Vec<GraphQLError> = Vec::new();
+    let mut more = 0usize;
+    for diagnostic in list.iter() {
+        let json = diagnostic.to_json();
+        let mut error = GraphQLError::new(json.message);
+        error.locations =
+            json.locations.iter().map(|location| Location { line: location.line, column: location.column }).collect();
+        if errors.iter().any(|seen| seen.message == error.message && seen.locations == error.locations) {
+            continue;
+        }
+        if errors.len() < MAX_DOCUMENT_ERRORS {
+            errors.push(error);
+        } else {
+            more += 1;
+        }
+    }
+    if more > 0 {
+        errors.push(GraphQLError::new(format!("Too many errors: {more} more not shown.")));
+    }
+    errors
 }
 
 /// Compiled operations by document text and operation name, bounded (least recently used evicted):
@@ -1117,6 +1131,19 @@ mod tests {
         };
         assert!(!errors.is_empty());
         assert!(!errors[0].locations.is_empty());
+    }
+
+    #[test]
+    fn a_hostile_document_gets_a_short_answer() {
+        let unclosed = format!("subscription {{ a {}", "{ b ".repeat(500));
+        let answer = messages(CompiledOperation::compile(&unclosed, None));
+        assert!(answer.len() <= MAX_DOCUMENT_ERRORS + 1, "{} errors", answer.len());
+        let distinct: std::collections::HashSet<&String> = answer.iter().collect();
+        assert_eq!(distinct.len(), answer.len(), "each error once: {answer:?}");
+        let many = (0..100).map(|index| format!("$v{index}: Int")).collect::<Vec<_>>().join(", ");
+        let answer = messages(CompiledOperation::compile(&format!("subscription ({many}) {{ a }}"), None));
+        assert_eq!(answer.len(), MAX_DOCUMENT_ERRORS + 1);
+        assert_eq!(answer.last().unwrap(), "Too many errors: 80 more not shown.");
     }
 
     #[test]
