@@ -25,8 +25,13 @@ iteration count by 10 for a smoke run. Timings use ``time.perf_counter_ns``; the
 5. Subscribe with a schema: register + complete of a subscription whose document is cached,
    validated against a schema, with variables coerced to its types (an input object, an enum).
 
+6. Filtered publish latency: as 1, but every subscription has a row-level filter (its own rows,
+   or all of them for an admin, above a threshold it chose; half the subscribers are admins), and
+   the same run without the filters, to quote the ratio.
+
 A summary compares each figure to its goal. ``scripts/bench.sh engine`` then prints the cost of
-shaping alone, in Rust (``crates/fraiseql-engine/examples/shaping.rs``).
+shaping alone and of filters alone, in Rust (``crates/fraiseql-engine/examples/shaping.rs`` and
+``filters.rs``).
 """
 
 from __future__ import annotations
@@ -45,7 +50,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fraiseql._fraiseql_rs as native
+from fraiseql._fraiseql_rs.subscriptions import CompiledFilter
 from fraiseql.subscriptions import PySubscriptionExecutor
+from fraiseql.subscriptions.filters import arg, context, event, value
 
 QUERY = "subscription { users { id name } }"
 EVENT_TYPE = "userCreated"
@@ -172,6 +179,84 @@ def bench_latency(iterations: int, warmup: int) -> Section:
         f"all-time mean {histogram['sum_us'] / histogram['count']:.1f} µs"
     )
     section.values["p99_us"] = p99
+    return section
+
+
+# --- 6. filtered publish latency -----------------------------------------------------------------
+
+ORDERS_QUERY = "subscription { orderUpdated { id total owner } }"
+
+
+def _orders_executor(members: int, filtered: bool) -> tuple[PySubscriptionExecutor, list[str]]:
+    executor = PySubscriptionExecutor()
+    rule = ((event("owner") == context("user_id")) | value("admin").is_in(context("roles"))) & (
+        event("total") >= arg("minTotal")
+    )
+    compiled = CompiledFilter(rule.spec)
+    connections = [f"c{i}" for i in range(members)]
+    for i, connection in enumerate(connections):
+        inputs = {
+            "context": {"user_id": connection, "roles": ["admin"] if i % 2 == 0 else ["member"]},
+            "args": {"minTotal": 100},
+        }
+        executor.register_subscription(
+            connection,
+            "s",
+            ORDERS_QUERY,
+            channel="orders",
+            filter=compiled if filtered else None,
+            filter_inputs=inputs if filtered else None,
+        )
+    return executor, connections
+
+
+def _publish_samples(
+    executor: PySubscriptionExecutor, connections: list[str], iterations: int, warmup: int
+) -> list[int]:
+    publish, drain, clock = executor.publish_event, executor.drain_frames, time.perf_counter_ns
+    samples: list[int] = []
+    for i in range(warmup + iterations):
+        data = {"id": i, "total": 120.5, "owner": connections[i % len(connections)]}
+        t0 = clock()
+        publish("orderUpdated", "orders", data)
+        t1 = clock()
+        if i >= warmup:
+            samples.append(t1 - t0)
+        for connection in connections:
+            drain(connection)
+    samples.sort()
+    return samples
+
+
+def bench_filtered_latency(iterations: int, warmup: int) -> Section:
+    section = Section("6. Publish latency, one event to 100 subscriptions with a row-level filter each")
+    section.add(
+        "filter: (event.owner == context.user_id or 'admin' in context.roles) and event.total >= "
+        "args.minTotal; half the subscribers are admins, so each event reaches 51 of 100"
+    )
+    members = 100
+    filtered, connections = _orders_executor(members, filtered=True)
+    filtered.publish_event("orderUpdated", "orders", {"id": 0, "total": 120.5, "owner": "c1"})
+    received = [len(filtered.drain_frames(connection)) for connection in connections]
+    assert (sum(received), received[1], received[3]) == (51, 1, 0), received
+    plain, _ = _orders_executor(members, filtered=False)
+    # Interleaved rounds, so that a noisy neighbour weighs on both alike.
+    with_filter: list[int] = []
+    without: list[int] = []
+    for _ in range(5):
+        with_filter += _publish_samples(filtered, connections, iterations // 5, warmup // 5)
+        without += _publish_samples(plain, connections, iterations // 5, warmup // 5)
+    with_filter.sort()
+    without.sort()
+    p50, p99 = (percentile(with_filter, q) / 1000 for q in (0.50, 0.99))
+    plain_p50, plain_p99 = (percentile(without, q) / 1000 for q in (0.50, 0.99))
+    section.add(
+        f"publish_event latency over {len(with_filter):,} events: with filters p50 {p50:.1f} µs, "
+        f"p99 {p99:.1f} µs; "
+        f"same subscriptions without filters (every event to all 100) p50 {plain_p50:.1f} µs, "
+        f"p99 {plain_p99:.1f} µs (ratio of p50s {p50 / plain_p50:.2f})"
+    )
+    section.values["filtered_p99_us"] = p99
     return section
 
 
@@ -465,6 +550,12 @@ def summary(values: dict[str, float]) -> list[str]:
     )
     row("3. events/s sync resolver", f"{values['sync_eps']:,.0f}", "> 50,000", values["sync_eps"] > 50_000)
     row("3. events/s async resolver", f"{values['async_eps']:,.0f}", "> 50,000", values["async_eps"] > 50_000)
+    row(
+        "6. publish p99 (100 filtered)",
+        f"{values['filtered_p99_us']:.1f} µs",
+        "< 50 µs",
+        values["filtered_p99_us"] < 50,
+    )
     row("4. register per call", f"{values['register_us']:.2f} µs", "< 5 µs", values["register_us"] < 5)
     row("4. complete per call", f"{values['complete_us']:.2f} µs", "< 5 µs", values["complete_us"] < 5)
     row(
@@ -507,9 +598,11 @@ def main() -> None:
     resolver = bench_resolver(50_000 // scale, 1_000 // scale)
     progress("5. subscribe with a schema")
     schema = bench_schema_subscribe(20_000 // scale)
+    progress("6. filtered latency")
+    filtered = bench_filtered_latency(20_000 // scale, 1_000 // scale)
 
     values: dict[str, float] = {}
-    for section in (latency, throughput, resolver, registration, schema):
+    for section in (latency, throughput, resolver, registration, schema, filtered):
         print()
         print(section.title)
         for line in section.lines:

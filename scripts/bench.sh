@@ -40,4 +40,6 @@ fi
 if [[ "$which_bench" == "engine" ]]; then
     echo "==> shaping alone, in Rust (crates/fraiseql-engine/examples/shaping.rs)"
     cargo run --quiet --release -p fraiseql-engine --example shaping
+    echo "==> filters alone, in Rust (crates/fraiseql-engine/examples/filters.rs)"
+    cargo run --quiet --release -p fraiseql-engine --example filters
 fi
