@@ -1,9 +1,13 @@
 """The ``fraiseql-subscriptions`` command.
 
     fraiseql-subscriptions demo [--host 127.0.0.1] [--port 8000] [--bus memory]
-                                [--framework fastapi|starlette]
+                                [--framework fastapi|starlette] [--auth-jwt-secret SECRET]
+    fraiseql-subscriptions token --user ann --tenant acme [--name Ann] [--lifetime 3600]
+                                 [--secret SECRET]
 
-``python -m fraiseql.cli demo ...`` does the same without the console script.
+Both read the secret from ``FRAISEQL_DEMO_JWT_SECRET`` when it is not given as an option, so it
+need not show in the process list. ``python -m fraiseql.cli ...`` does the same without the
+console script.
 """
 
 from __future__ import annotations
@@ -11,10 +15,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import sys
 from collections.abc import Sequence
 
-__all__ = ["main"]
+__all__ = ["SECRET_VARIABLE", "main"]
+
+#: Where ``demo`` and ``token`` find the JWT secret when no option gives it.
+SECRET_VARIABLE = "FRAISEQL_DEMO_JWT_SECRET"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,7 +55,37 @@ def _parser() -> argparse.ArgumentParser:
         default="info",
         help="uvicorn's log level (default: %(default)s)",
     )
+    demo.add_argument(
+        "--auth-jwt-secret",
+        metavar="SECRET",
+        help="require HS256 JWTs signed with SECRET (at least 32 bytes): in connection_init "
+        "({\"token\": ...}) and as 'Authorization: Bearer' on the room endpoints; each token's "
+        f"tenant_id claim is a separate chat. Default: the environment variable {SECRET_VARIABLE} "
+        "(preferred: an option shows in the process list); neither: no authentication",
+    )
+    token = commands.add_parser(
+        "token",
+        help="print an HS256 token for the demo's --auth-jwt-secret mode",
+        description="Print a JWT (HS256) the demo accepts: its sub is --user, its tenant_id --tenant.",
+    )
+    token.add_argument("--user", required=True, help="the user (claim sub)")
+    token.add_argument("--tenant", required=True, help="the tenant (claim tenant_id)")
+    token.add_argument("--name", help="the name shown as author (claim name; default: the user)")
+    token.add_argument(
+        "--lifetime", type=int, default=3600, help="seconds until it expires (default: %(default)s)"
+    )
+    token.add_argument(
+        "--secret",
+        help=f"the demo's secret (default: the environment variable {SECRET_VARIABLE}, preferred)",
+    )
     return parser
+
+
+def _secret(given: str | None) -> str | None:
+    """The option's secret, else the environment's (an empty value counts as none)."""
+    if given is not None:
+        return given
+    return os.environ.get(SECRET_VARIABLE) or None
 
 
 def _browser_url(host: str, port: int) -> str:
@@ -69,12 +107,27 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         bus = parse_bus(args.bus)
     except ValueError as error:
         parser.error(f"--bus: {error}")
+    secret = _secret(args.auth_jwt_secret)
+    if secret is not None:
+        from fraiseql.demo._auth import check_secret
+
+        try:
+            check_secret(secret)
+        except ValueError as error:
+            parser.error(f"--auth-jwt-secret: {error}")
     try:
-        app, manager = create_app(args.framework, args.bus)
+        app, manager = create_app(args.framework, args.bus, auth_jwt_secret=secret)
     except BusError as error:  # a bus that cannot be reached: said plainly, no traceback
         print(f"fraiseql-subscriptions demo: {error}", file=sys.stderr, flush=True)
         return 1
     print(f"FraiseQL live chat on {args.framework}; {bus.note}", flush=True)
+    if secret is not None:
+        print(
+            "Authentication is on: HS256 tokens with a tenant_id claim, each tenant a separate chat. "
+            f"Get a token with: {SECRET_VARIABLE}=<the same secret> "
+            "fraiseql-subscriptions token --user ann --tenant acme",
+            flush=True,
+        )
     print(f"Open {_browser_url(args.host, args.port)} in a browser (Ctrl+C stops the server)", flush=True)
     # On Ctrl+C uvicorn shuts down gracefully (WebSockets closed with 1001), then re-raises it.
     with contextlib.suppress(KeyboardInterrupt):
@@ -83,11 +136,33 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
+def _token(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    secret = _secret(args.secret)
+    if secret is None:
+        parser.error(f"give the demo's secret: set {SECRET_VARIABLE} (or use --secret)")
+    if args.lifetime <= 0:
+        parser.error(f"--lifetime must be a positive number of seconds, got {args.lifetime}")
+    if not args.user.strip() or not args.tenant.strip():
+        parser.error("--user and --tenant must not be empty")
+    from fraiseql.demo._auth import check_secret
+    from fraiseql.subscriptions.jwt_auth import issue_token
+
+    try:
+        check_secret(secret)
+    except ValueError as error:
+        parser.error(str(error))
+    claims = {"name": args.name} if args.name else {}
+    print(issue_token(secret, user_id=args.user, tenant_id=args.tenant, lifetime=args.lifetime, **claims))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.command == "demo":
         return _demo(args, parser)
+    if args.command == "token":
+        return _token(args, parser)
     parser.print_help(sys.stderr)
     return 2
 

@@ -42,9 +42,10 @@ class LiveServer:
         bus: str = "memory",
         port: int = 0,
         config: SubscriptionConfig | None = None,
+        auth_jwt_secret: str | None = None,
     ) -> None:
         self.framework = framework
-        self.app, self.manager = create_app(framework, bus, config=config)
+        self.app, self.manager = create_app(framework, bus, config=config, auth_jwt_secret=auth_jwt_secret)
         served = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
         self.server = SubscriptionServer(served, self.manager)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{framework}", daemon=True)
@@ -85,12 +86,24 @@ class LiveServer:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/graphql"
 
-    def request(self, method: str, path: str, body: object = None, *, raw: bytes | None = None) -> HTTPReply:
-        """A blocking HTTP request (use ``asyncio.to_thread`` from async tests)."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        raw: bytes | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> HTTPReply:
+        """A blocking HTTP request (use ``asyncio.to_thread`` from async tests); ``token`` is
+        sent as ``Authorization: Bearer``."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
         if data is not None:
             request.add_header("Content-Type", "application/json")
+        if token is not None:
+            request.add_header("Authorization", f"Bearer {token}")
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return HTTPReply(response.status, dict(response.headers.items()), response.read())

@@ -1,4 +1,5 @@
-"""The page in headless Chromium: pick a room, post through the form, see messages arrive live.
+"""The page in headless Chromium: pick a room, post through the form, see messages arrive live
+(and, when the server wants one, give a token first).
 
 Drives Debian's /usr/bin/chromium (``scripts/setup-browser.sh`` installs it); skipped without
 it. Set ``FRAISEQL_DEMO_SCREENSHOT=/path.png`` to keep a screenshot of the page.
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
+from fraiseql.subscriptions.jwt_auth import issue_token
 from fraiseql.subscriptions.manager import SubscriptionConfig
 from tests.demo.conftest import LiveServer
 
@@ -206,5 +208,60 @@ def test_the_page_answers_server_pings(page: Page) -> None:
         assert server.manager.connection_count == 1
         server.request("POST", f"/rooms/{room}/messages", {"text": "still here", "author": "a"})
         expect(page.get_by_test_id("message-text")).to_have_text(["still here"])
+    finally:
+        server.stop()
+
+
+def test_the_page_asks_for_a_token_when_the_server_wants_one(page: Page, problems: PageProblems) -> None:
+    problems.allow("status of 401")  # Chromium logs each refused API call
+    secret = "browser-test-secret-0123456789abcdef"
+    server = LiveServer("fastapi", auth_jwt_secret=secret).start()
+    try:
+        room = f"auth-{uuid.uuid4().hex[:8]}"
+        page.goto(f"{server.url}/#room={room}")
+        form = page.get_by_test_id("token-form")
+        expect(form).to_be_visible()
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "locked")
+        expect(page.get_by_test_id("message-form")).to_be_hidden()
+
+        # A token signed with another secret is refused: the page says so and asks again.
+        page.get_by_test_id("token-input").fill(issue_token("x" * 40, user_id="ann", tenant_id="acme"))
+        page.get_by_test_id("token-submit").click()
+        expect(page.get_by_test_id("token-error")).to_contain_text("refused the token")
+        expect(page.get_by_test_id("token-error")).to_contain_text("bad signature")
+        expect(form).to_be_visible()
+
+        page.get_by_test_id("token-input").fill(
+            issue_token(secret, user_id="u1", tenant_id="acme", name="Ann")
+        )
+        page.get_by_test_id("token-submit").click()
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+        expect(form).to_be_hidden()
+        expect(page.get_by_test_id("identity-text")).to_have_text("Signed in as Ann \u00b7 tenant acme")
+        expect(page.get_by_test_id("author-input")).to_be_hidden()
+        wait_for_subscriptions(server, 1)
+
+        page.get_by_test_id("text-input").fill("Hello, acme")
+        page.get_by_test_id("text-input").press("Enter")
+        messages = page.get_by_test_id("message")
+        expect(messages).to_have_count(1)
+        expect(messages.first.get_by_test_id("message-author")).to_have_text("Ann")
+        # Another tenant's message in a room of the same name does not show; this tenant's does.
+        other = issue_token(secret, user_id="bob", tenant_id="globex")
+        assert (
+            server.request("POST", f"/rooms/{room}/messages", {"text": "globex only"}, token=other).status
+            == 201
+        )
+        mine = issue_token(secret, user_id="cyd", tenant_id="acme")
+        assert (
+            server.request("POST", f"/rooms/{room}/messages", {"text": "acme news"}, token=mine).status == 201
+        )
+        expect(page.get_by_test_id("message-text")).to_have_text(["Hello, acme", "acme news"])
+
+        # The token is kept for the tab: a reload connects again without asking.
+        page.reload()
+        expect(page.get_by_test_id("connection-status")).to_have_attribute("data-state", "connected")
+        expect(page.get_by_test_id("message-text")).to_have_text(["Hello, acme", "acme news"])
+        expect(form).to_be_hidden()
     finally:
         server.stop()

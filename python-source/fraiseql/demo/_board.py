@@ -2,6 +2,9 @@
 
 The FastAPI and Starlette applications (``fraiseql.demo.app``) only translate requests into
 calls of :class:`ChatBoard` and its :class:`Reply` objects back into responses.
+
+With a JWT secret (``fraiseql.demo._auth``) every room, its history and its messages belong to the
+tenant of the caller's token: two tenants may use the same room name without seeing each other.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ import time
 import urllib.parse
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig
 from fraiseql.subscriptions.errors import GraphQLDocumentError
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
+
+if TYPE_CHECKING:
+    from fraiseql.demo._auth import Caller, DemoAuth
 
 __all__ = [
     "MAX_AUTHOR_LENGTH",
@@ -76,6 +82,9 @@ DEFAULT_ROOMS = ("lobby",)
 
 JSON_TYPE = "application/json"
 _MESSAGE_FIELDS = frozenset({"text", "author", "id", "at"})
+
+#: A room's history is kept per (tenant, room); the tenant is ``None`` without authentication.
+RoomKey = tuple[str | None, str]
 
 
 @dataclass(frozen=True)
@@ -195,7 +204,12 @@ def _room_error(room: str) -> Reply:
 
 
 class ChatBoard:
-    """Rooms, recent history and the posting of messages; owns the :class:`SubscriptionManager`."""
+    """Rooms, recent history and the posting of messages; owns the :class:`SubscriptionManager`.
+
+    With ``auth_jwt_secret`` (at least 32 bytes, else ``ValueError``) connections must present an
+    HS256 token with a ``tenant_id`` claim, and the HTTP operations take the :class:`Caller` that
+    :meth:`authorize` found in the request's ``Authorization`` header.
+    """
 
     def __init__(
         self,
@@ -205,56 +219,93 @@ class ChatBoard:
         history_size: int = 50,
         max_rooms: int = 1000,
         config: SubscriptionConfig | None = None,
+        auth_jwt_secret: str | None = None,
     ) -> None:
         self.bus = bus
         self.framework = framework
         self.history_size = history_size
         self.max_rooms = max_rooms
         config = config or SubscriptionConfig()
+        self.auth: DemoAuth | None = None
+        if auth_jwt_secret is not None:
+            from fraiseql.demo._auth import DemoAuth  # needs PyJWT: only imported when asked for
+
+            if config.on_connect is not None:
+                raise ValueError("give either auth_jwt_secret or config.on_connect, not both")
+            self.auth = DemoAuth(auth_jwt_secret)
+            config = replace(config, on_connect=self.auth.authenticator)
         config.bus = bus.config
         self.manager = SubscriptionManager(config)
         self.manager.add_field("messageAdded", channel=self._channel)
-        self._rooms: OrderedDict[str, deque[dict[str, Any]]] = OrderedDict()
+        self._rooms: OrderedDict[RoomKey, deque[dict[str, Any]]] = OrderedDict()
         for room in DEFAULT_ROOMS:
-            self._touch(room)
+            self._touch(None, room)
 
     # -- rooms ----------------------------------------------------------------------------------
 
-    def _touch(self, room: str) -> deque[dict[str, Any]]:
-        history = self._rooms.get(room)
+    def _touch(self, tenant: str | None, room: str) -> deque[dict[str, Any]]:
+        key = (tenant, room)
+        history = self._rooms.get(key)
         if history is None:
-            history = self._rooms[room] = deque(maxlen=self.history_size)
+            history = self._rooms[key] = deque(maxlen=self.history_size)
             while len(self._rooms) > self.max_rooms:
-                evicted = next(iter(self._rooms))
-                if evicted in DEFAULT_ROOMS:
-                    self._rooms.move_to_end(evicted)
-                    evicted = next(iter(self._rooms))
-                del self._rooms[evicted]
+                # The oldest room goes, sparing the default rooms (unless nothing else is left).
+                oldest = next(iter(self._rooms))
+                del self._rooms[next((k for k in self._rooms if k[1] not in DEFAULT_ROOMS), oldest)]
         else:
-            self._rooms.move_to_end(room)
+            self._rooms.move_to_end(key)
         return history
 
     def _channel(self, arguments: dict[str, Any]) -> str:
-        """The channel of ``messageAdded(room:)``; a subscribed room becomes a known room."""
+        """The channel of ``messageAdded(room:)``; a subscribed room becomes a known room.
+
+        With authentication the subscriber's tenant is not known here (a channel depends on the
+        arguments only), so the room becomes known to its tenant when a message is posted; the
+        engine keeps tenants apart on the shared channel (events carry the poster's tenant).
+        """
         room = arguments.get("room")
         if not valid_room(room):
             message = 'Argument "room" must be 1-64 characters of A-Z, a-z, 0-9, "_" and "-".'
             raise GraphQLDocumentError(message, [{"message": message, "extensions": {"code": "BAD_ROOM"}}])
-        self._touch(room)
+        if self.auth is None:
+            self._touch(None, room)
         return f"room:{room}"
 
-    def rooms(self) -> list[str]:
-        return sorted(self._rooms, key=str.lower)
+    def rooms(self, tenant: str | None = None) -> list[str]:
+        """The rooms ``tenant`` knows (``None``: the rooms of the demo without authentication)."""
+        names = {room for owner, room in self._rooms if owner == tenant}
+        return sorted(names.union(DEFAULT_ROOMS), key=str.lower)
 
     # -- HTTP operations ------------------------------------------------------------------------
 
-    def rooms_reply(self) -> Reply:
-        return Reply.json(200, {"rooms": self.rooms()})
+    def authorize(self, authorization: str | None) -> Caller | Reply | None:
+        """Who sent a request with this ``Authorization`` header: ``None`` without
+        authentication, else the :class:`Caller` or the 401/403 reply to answer with."""
+        return None if self.auth is None else self.auth.authorize(authorization)
 
-    def history_reply(self, room: str) -> Reply:
+    def _tenant(self, caller: Caller | None) -> str | Reply | None:
+        """The caller's tenant (``None`` without authentication), or a 401 when one is needed."""
+        if self.auth is None:
+            return None
+        if caller is None:
+            reply = self.auth.authorize(None)
+            assert isinstance(reply, Reply)
+            return reply
+        return caller.tenant
+
+    def rooms_reply(self, caller: Caller | None = None) -> Reply:
+        tenant = self._tenant(caller)
+        if isinstance(tenant, Reply):
+            return tenant
+        return Reply.json(200, {"rooms": self.rooms(tenant)})
+
+    def history_reply(self, room: str, caller: Caller | None = None) -> Reply:
+        tenant = self._tenant(caller)
+        if isinstance(tenant, Reply):
+            return tenant
         if not valid_room(room):
             return _room_error(room)
-        history = self._rooms.get(room)
+        history = self._rooms.get((tenant, room))
         return Reply.json(200, {"room": room, "messages": list(history or ())})
 
     def info_reply(self) -> Reply:
@@ -266,6 +317,8 @@ class ChatBoard:
                 "delivery": "in-process" if self.bus.kind == "memory" else "all processes on the bus",
                 "graphql": {"path": "/graphql", "protocol": "graphql-transport-ws"},
                 "schema": "/schema.graphql",
+                # The page asks for a token when this is "jwt".
+                "auth": None if self.auth is None else "jwt",
                 "limits": {
                     "text": MAX_TEXT_LENGTH,
                     "author": MAX_AUTHOR_LENGTH,
@@ -275,8 +328,15 @@ class ChatBoard:
             },
         )
 
-    async def post_message(self, room: str, body: bytes) -> Reply:
-        """Validate a posted message, publish it to ``room:{room}`` and answer it (201)."""
+    async def post_message(self, room: str, body: bytes, caller: Caller | None = None) -> Reply:
+        """Validate a posted message, publish it to ``room:{room}`` and answer it (201).
+
+        With authentication it is published in the caller's tenant and its author is the
+        caller's (an ``author`` in the body is ignored).
+        """
+        tenant = self._tenant(caller)
+        if isinstance(tenant, Reply):
+            return tenant
         if not valid_room(room):
             return _room_error(room)
         if len(body) > MAX_BODY_BYTES:
@@ -287,7 +347,7 @@ class ChatBoard:
             return Reply.error(400, "request body must be JSON: an object with text and author")
         if not isinstance(data, dict):
             return Reply.error(400, "request body must be a JSON object with text and author")
-        details = _validate(data)
+        details = _validate(data, author_required=caller is None)
         if details:
             return Reply.error(422, "invalid message", details)
         at = data.get("at")
@@ -295,11 +355,11 @@ class ChatBoard:
             "id": data.get("id") or uuid.uuid4().hex,
             "room": room,
             "text": data["text"],
-            "author": data["author"],
+            "author": data["author"] if caller is None else caller.author,
             "at": float(at) if at is not None else time.time() * 1000.0,
         }
-        self._touch(room).append(message)
-        await self.manager.publish(f"room:{room}", message, event_type="messageAdded")
+        self._touch(tenant, room).append(message)
+        await self.manager.publish(f"room:{room}", message, event_type="messageAdded", tenant_id=tenant)
         return Reply.json(201, message)
 
 
@@ -312,13 +372,16 @@ def _is_timestamp(value: object) -> bool:
         return False
 
 
-def _validate(data: dict[str, Any]) -> list[dict[str, str]]:
+def _validate(data: dict[str, Any], *, author_required: bool = True) -> list[dict[str, str]]:
+    """What is wrong with a posted message; ``author_required=False`` when the author comes from
+    the caller's token (a body's ``author`` is then allowed and ignored)."""
     details: list[dict[str, str]] = []
 
     def problem(name: str, message: str) -> None:
         details.append({"field": name, "message": message})
 
-    for name, limit in (("text", MAX_TEXT_LENGTH), ("author", MAX_AUTHOR_LENGTH)):
+    checked = (("text", MAX_TEXT_LENGTH), ("author", MAX_AUTHOR_LENGTH))
+    for name, limit in checked if author_required else checked[:1]:
         value = data.get(name)
         if name not in data:
             problem(name, "required")

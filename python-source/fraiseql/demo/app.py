@@ -1,7 +1,8 @@
 """The demo as an ASGI application, on FastAPI or on Starlette.
 
 Both frameworks get the same endpoints (thin wrappers around :class:`ChatBoard`); only the
-WebSocket route differs, each coming from its ``fraiseql.integrations`` module.
+WebSocket route differs, each coming from its ``fraiseql.integrations`` module. With a JWT secret
+the room endpoints check the request's ``Authorization: Bearer`` header before anything else.
 """
 
 from __future__ import annotations
@@ -81,22 +82,32 @@ def _endpoints(board: ChatBoard, static: dict[str, StaticFile]) -> list[tuple[st
         return _respond(Reply(200, SCHEMA_SDL.encode(), "text/plain; charset=utf-8"))
 
     async def rooms(request: Request) -> Response:
-        return _respond(board.rooms_reply())
+        caller = board.authorize(request.headers.get("authorization"))
+        if isinstance(caller, Reply):
+            return _respond(caller)
+        return _respond(board.rooms_reply(caller))
 
     async def info(request: Request) -> Response:
         return _respond(board.info_reply())
 
     async def history(request: Request) -> Response:
-        return _respond(board.history_reply(str(request.path_params["room"])))
+        caller = board.authorize(request.headers.get("authorization"))
+        if isinstance(caller, Reply):
+            return _respond(caller)
+        return _respond(board.history_reply(str(request.path_params["room"]), caller))
 
     async def post_message(request: Request) -> Response:
+        # Who is asking comes first: without a valid token the body is not even read.
+        caller = board.authorize(request.headers.get("authorization"))
+        if isinstance(caller, Reply):
+            return _respond(caller)
         try:
             body = await _read_body(request)
         except ClientDisconnect:
             return Response(status_code=400)
         if body is None:
             return _respond(Reply.error(413, f"request body larger than {MAX_BODY_BYTES} bytes"))
-        return _respond(await board.post_message(str(request.path_params["room"]), body))
+        return _respond(await board.post_message(str(request.path_params["room"]), body, caller))
 
     return [
         ("GET", "/", serve_file("index.html")),
@@ -117,19 +128,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    framework: Framework = "fastapi", bus: str = "memory", *, config: SubscriptionConfig | None = None
+    framework: Framework = "fastapi",
+    bus: str = "memory",
+    *,
+    config: SubscriptionConfig | None = None,
+    auth_jwt_secret: str | None = None,
 ) -> tuple[Starlette, SubscriptionManager]:
     """The live chat board: the page at ``/``, the API, graphql-transport-ws at ``/graphql`` and
     Prometheus metrics at ``/metrics``.
 
     ``bus`` is ``"memory"``, a ``redis://`` URL or a ``postgresql://`` DSN (``ValueError`` if
-    malformed). Returns the application and its :class:`SubscriptionManager`; serve them with
+    malformed). ``auth_jwt_secret`` (at least 32 bytes, else ``ValueError``; needs PyJWT) turns
+    on authentication: HS256 tokens with a ``tenant_id`` claim, in ``connection_init`` (or the
+    upgrade's ``Authorization: Bearer`` header) and in the ``Authorization`` header of the room
+    endpoints; every tenant then has its own rooms, history and messages. Returns the
+    application and its :class:`SubscriptionManager`; serve them with
     :func:`fraiseql.integrations.uvicorn_server.serve` so that shutdown closes sockets with 1001.
     """
     if framework not in ("fastapi", "starlette"):
         raise ValueError(f"unknown framework {framework!r}: use 'fastapi' or 'starlette'")
     choice = parse_bus(bus)
-    board = ChatBoard(choice, framework, config=config)
+    board = ChatBoard(choice, framework, config=config, auth_jwt_secret=auth_jwt_secret)
     if choice.kind != "memory":
         logger.warning("%s", choice.note)
     endpoints = _endpoints(board, load_static())

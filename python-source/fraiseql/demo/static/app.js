@@ -13,17 +13,31 @@
   //
   // connection_init -> connection_ack, then subscribe/next/error/complete per id; server pings
   // are answered with pongs. When the socket closes the client reconnects with exponential
-  // backoff and subscribes again to everything still active.
+  // backoff and subscribes again to everything still active; a 4403 close (the server refused
+  // the credentials of connection_init) stops it instead when onRefused(reason) returns true.
 
   class GraphQLWSClient {
-    constructor(url, { onStatus = () => {}, onAck = () => {}, ackTimeoutMs = 5000, maxBackoffMs = 10000 } = {}) {
+    constructor(
+      url,
+      {
+        onStatus = () => {},
+        onAck = () => {},
+        onRefused = () => false,
+        connectionParams = () => ({}),
+        ackTimeoutMs = 5000,
+        maxBackoffMs = 10000,
+      } = {},
+    ) {
       this.url = url;
       this.onStatus = onStatus;
       this.onAck = onAck;
+      this.onRefused = onRefused;
+      this.connectionParams = connectionParams;
       this.ackTimeoutMs = ackTimeoutMs;
       this.maxBackoffMs = maxBackoffMs;
       this.socket = null;
       this.acked = false;
+      this.stopped = false;
       this.attempt = 0;
       this.nextId = 1;
       this.subscriptions = new Map(); // id -> { payload, sink }
@@ -33,10 +47,29 @@
     }
 
     start() {
+      this.stop(); // a running connection is replaced (e.g. by one with another token)
+      this.stopped = false;
+      this.attempt = 0;
       this.connect();
     }
 
+    // Close the socket and stay disconnected (subscriptions are kept for the next start()).
+    stop() {
+      this.stopped = true;
+      clearTimeout(this.reconnectTimer);
+      clearInterval(this.countdownTimer);
+      clearTimeout(this.ackTimer);
+      const socket = this.socket;
+      this.socket = null; // its close event is then ignored
+      this.acked = false;
+      if (!socket) return;
+      // Closing a socket still connecting makes the browser log an error: close it once open.
+      if (socket.readyState === WebSocket.CONNECTING) socket.onopen = () => socket.close(1000, "Normal closure");
+      else socket.close(1000, "Normal closure");
+    }
+
     connect() {
+      if (this.stopped) return;
       clearTimeout(this.reconnectTimer);
       clearInterval(this.countdownTimer);
       this.reconnectTimer = null;
@@ -55,7 +88,7 @@
           socket.close(4406, "Subprotocol not acceptable");
           return;
         }
-        this.sendOn(socket, { type: "connection_init", payload: {} });
+        this.sendOn(socket, { type: "connection_init", payload: this.connectionParams() });
         this.ackTimer = setTimeout(() => socket.close(4408, "No connection_ack"), this.ackTimeoutMs);
       };
       socket.onmessage = (event) => this.handle(socket, event.data);
@@ -65,12 +98,17 @@
         this.socket = null;
         this.acked = false;
         clearTimeout(this.ackTimer);
+        if (event.code === 4403 && this.onRefused(event.reason)) {
+          this.stopped = true;
+          return;
+        }
         const reason = event.reason ? `${event.code} ${event.reason}` : `code ${event.code}`;
         this.scheduleReconnect(`closed (${reason})`);
       };
     }
 
     scheduleReconnect(why) {
+      if (this.stopped) return;
       const base = Math.min(this.maxBackoffMs, 500 * 2 ** this.attempt);
       const delay = Math.round(base / 2 + (Math.random() * base) / 2);
       this.attempt += 1;
@@ -169,6 +207,12 @@
     error: $("send-error"),
     busNote: $("bus-note"),
     query: $("subscription-query"),
+    tokenForm: $("token-form"),
+    tokenInput: $("token-input"),
+    tokenError: $("token-error"),
+    identity: $("identity"),
+    identityText: $("identity-text"),
+    signOut: $("sign-out"),
   };
 
   const state = { room: null, unsubscribe: null, messages: [], seen: new Set(), historyToken: 0 };
@@ -189,6 +233,48 @@
       }
     },
   };
+
+  // -- authentication (the server's --auth-jwt-secret) -----------------------------------------
+  //
+  // When /info says "auth": "jwt" the page asks for a token, keeps it in sessionStorage (this tab
+  // only), sends it in connection_init ({"token": ...}) and as "Authorization: Bearer" on every
+  // API call. A 4403 close or a 401/403 answer means it was refused: the page asks again.
+
+  const TOKEN_KEY = "fraiseql-demo-token";
+  const auth = { required: false, token: null };
+
+  const session = {
+    get() {
+      try {
+        return window.sessionStorage.getItem(TOKEN_KEY);
+      } catch {
+        return null;
+      }
+    },
+    set(value) {
+      try {
+        if (value) window.sessionStorage.setItem(TOKEN_KEY, value);
+        else window.sessionStorage.removeItem(TOKEN_KEY);
+      } catch {
+        /* storage disabled: asked again on reload */
+      }
+    },
+  };
+
+  // A request may be made: always without authentication, with it once there is a token.
+  const mayCall = () => !auth.required || Boolean(auth.token);
+
+  // The token's claims, for showing who is signed in (the server verifies; this only reads).
+  function claimsOf(token) {
+    try {
+      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const bytes = Uint8Array.from(atob(part.padEnd(Math.ceil(part.length / 4) * 4, "=")), (c) => c.charCodeAt(0));
+      const claims = JSON.parse(new TextDecoder().decode(bytes));
+      return claims && typeof claims === "object" ? claims : {};
+    } catch {
+      return {};
+    }
+  }
 
   function showError(text) {
     ui.error.textContent = text;
@@ -260,18 +346,26 @@
     if (nearBottom) ui.list.scrollTop = ui.list.scrollHeight;
   }
 
-  async function fetchJSON(url, options) {
-    const response = await fetch(url, options);
+  async function fetchJSON(url, options = {}) {
+    const token = auth.required ? auth.token : null;
+    const headers = { ...(options.headers || {}) };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await fetch(url, { ...options, headers });
     let body = null;
     try {
       body = await response.json();
     } catch {
       /* not JSON */
     }
+    // Refused (401), or valid but naming no tenant (403): unless the token changed meanwhile.
+    if (token && token === auth.token && (response.status === 401 || response.status === 403)) {
+      askForToken(`The server refused the token (${(body && body.error) || response.status}). Paste another one.`);
+    }
     return { ok: response.ok, status: response.status, body };
   }
 
   async function loadHistory() {
+    if (!mayCall()) return;
     const room = state.room;
     const token = ++state.historyToken;
     try {
@@ -309,6 +403,7 @@
 
   let knownRooms = [];
   async function loadRooms() {
+    if (!mayCall()) return;
     try {
       const { ok, body } = await fetchJSON("/rooms");
       if (ok) knownRooms = [...new Set([...body.rooms, ...knownRooms])];
@@ -324,7 +419,55 @@
       // After a (re)connection: catch up with what was posted while we were away.
       if (state.room) loadHistory();
     },
+    connectionParams: () => (auth.token ? { token: auth.token } : {}),
+    onRefused: (reason) => {
+      // Only a server that authenticates closes with 4403 (a refused or expired token).
+      auth.required = true;
+      const why = (reason || "").replace(/^Forbidden: /, "") || "forbidden";
+      askForToken(`The server refused the token (${why}). Paste another one.`);
+      return true;
+    },
   });
+
+  function clearMessages() {
+    state.messages = [];
+    state.seen = new Set();
+    ui.list.replaceChildren();
+    updateCount();
+  }
+
+  function askForToken(why) {
+    client.stop();
+    auth.token = null;
+    session.set(null);
+    document.body.dataset.auth = "needed";
+    ui.identity.hidden = true;
+    ui.tokenError.textContent = why || "";
+    ui.tokenError.hidden = !why;
+    ui.tokenForm.hidden = false;
+    setStatus("locked", "Token required");
+    ui.tokenInput.focus();
+  }
+
+  function useToken(token) {
+    auth.token = token;
+    session.set(token);
+    document.body.dataset.auth = "on";
+    ui.tokenForm.hidden = true;
+    ui.tokenError.hidden = true;
+    ui.tokenInput.value = "";
+    const claims = claimsOf(token);
+    const who = claims.name || claims.sub || "?";
+    ui.identityText.textContent = `Signed in as ${who} \u00b7 tenant ${claims.tenant_id ?? "?"}`;
+    ui.identity.hidden = false;
+    // Another token may be another tenant: its rooms and history replace what was shown.
+    clearMessages();
+    knownRooms = [];
+    renderRooms(knownRooms);
+    client.start(); // the history loads once connection_ack arrives
+    loadRooms();
+    ui.text.focus();
+  }
 
   function selectRoom(room) {
     if (!ROOM_RE.test(room)) {
@@ -335,12 +478,9 @@
     if (room === state.room) return;
     if (state.unsubscribe) state.unsubscribe();
     state.room = room;
-    state.messages = [];
-    state.seen = new Set();
-    ui.list.replaceChildren();
+    clearMessages();
     ui.currentRoom.textContent = room;
     document.title = `#${room} \u00b7 FraiseQL live chat`;
-    updateCount();
     storage.set("fraiseql-demo-room", room);
     if (location.hash !== `#room=${room}`) history.replaceState(null, "", `#room=${room}`);
     state.unsubscribe = client.subscribe(
@@ -372,10 +512,10 @@
   }
 
   async function postMessage() {
-    if (ui.send.disabled) return;
+    if (ui.send.disabled || !mayCall()) return;
     const author = ui.author.value.trim();
     const text = ui.text.value.trim();
-    if (!author) {
+    if (!author && !auth.required) {
       showError("Enter your name first.");
       ui.author.focus();
       return;
@@ -384,13 +524,14 @@
       ui.text.focus();
       return;
     }
-    storage.set("fraiseql-demo-author", author);
+    if (author) storage.set("fraiseql-demo-author", author);
     ui.send.disabled = true;
     try {
       const { ok, status, body } = await fetchJSON(`/rooms/${encodeURIComponent(state.room)}/messages`, {
         method: "POST",
         headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ author, text }),
+        // With authentication the server takes the author from the token.
+        body: JSON.stringify(auth.required ? { text } : { author, text }),
       });
       if (ok) {
         showError("");
@@ -412,10 +553,14 @@
   async function loadInfo() {
     try {
       const { ok, body } = await fetchJSON("/info");
-      if (ok) ui.busNote.textContent = `${body.bus.note} (server: ${body.framework})`;
+      if (ok) {
+        ui.busNote.textContent = `${body.bus.note} (server: ${body.framework})`;
+        return body;
+      }
     } catch {
       /* optional */
     }
+    return null;
   }
 
   ui.query.textContent = QUERY;
@@ -446,13 +591,38 @@
     const match = /^#room=(.+)$/.exec(location.hash);
     if (match) selectRoom(decodeURIComponent(match[1]));
   });
+  ui.tokenForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const token = ui.tokenInput.value.trim().replace(/^Bearer\s+/i, "");
+    if (!token) {
+      ui.tokenError.textContent = "Paste a token first.";
+      ui.tokenError.hidden = false;
+      ui.tokenInput.focus();
+      return;
+    }
+    useToken(token);
+  });
+  ui.signOut.addEventListener("click", () => askForToken(""));
 
-  client.start();
-  selectRoom(initialRoom());
-  loadRooms();
-  loadInfo();
-  setInterval(loadRooms, 15000);
-  (ui.author.value ? ui.text : ui.author).focus();
+  async function boot() {
+    // Whether the server wants a token decides how to connect (unreachable: as without one;
+    // should it want one after all, its 4403 close brings up the token form).
+    const info = await loadInfo();
+    auth.required = Boolean(info && info.auth === "jwt");
+    selectRoom(initialRoom());
+    if (!auth.required) {
+      client.start();
+      loadRooms();
+      (ui.author.value ? ui.text : ui.author).focus();
+    } else if (session.get()) {
+      useToken(session.get());
+    } else {
+      askForToken("");
+    }
+    setInterval(loadRooms, 15000);
+  }
+
+  boot();
 
   window.FraiseQLChat = { GraphQLWSClient, client };
 })();
