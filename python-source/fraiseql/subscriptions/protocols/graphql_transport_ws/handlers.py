@@ -58,6 +58,10 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _encode(message: object) -> str:
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
 def _bucket(rate: float | None) -> TokenBucket | None:
     return TokenBucket(rate) if rate is not None else None
 
@@ -89,7 +93,7 @@ class GraphQLTransportWSHandler:
         # (the id may already be subscribed again, and those frames belong to the old operation).
         self._completed_in_batch: set[str] = set()
         self._pong = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Future[Any]] = set()
         config = manager.config
         # What one client may cost: its buckets live and die with the connection.
         self._messages = _bucket(config.max_messages_per_second)
@@ -173,7 +177,30 @@ class GraphQLTransportWSHandler:
         if self._closed:
             return
         try:
-            await self.websocket.send_text(json.dumps(message, separators=(",", ":"), allow_nan=False))
+            text = _encode(message)
+        except (TypeError, ValueError, RecursionError):
+            # Only the server's own values get here (an ack_payload that is not JSON...): a bug
+            # to log, and a close the client can understand. Client data is checked before.
+            log_bounded(
+                _client_mistakes,
+                "connection.unencodable_message",
+                logging.ERROR,
+                "connection.internal_error",
+                "a %r message for connection %s cannot be encoded as JSON",
+                message.get("type"),
+                self.connection_id,
+                exc_info=True,
+                **self._log_fields(),
+            )
+            await self._close(CloseCode.INTERNAL_SERVER_ERROR, "Internal server error")
+            return
+        await self._send_text(text)
+
+    async def _send_text(self, text: str) -> None:
+        if self._closed:
+            return
+        try:
+            await self.websocket.send_text(text)
         except Exception:
             # The peer went away: the reader sees the close and cleans up.
             self._closed = True
@@ -235,9 +262,17 @@ class GraphQLTransportWSHandler:
             await self._on_connection_init(message)
         elif message_type == "ping":
             payload = await self._optional_object(message, "payload")
-            await self._send(
-                {"type": "pong", "payload": payload} if payload is not None else {"type": "pong"}
-            )
+            try:
+                # The pong echoes the payload: one the encoder cannot take is the client's fault.
+                pong = _encode(
+                    {"type": "pong", "payload": payload} if payload is not None else {"type": "pong"}
+                )
+            except RecursionError:
+                await self._bad_request("Invalid message received: nested too deeply")
+            except ValueError:
+                # 1e400 is valid JSON that Python reads as infinity, which JSON cannot say back.
+                await self._bad_request("Invalid message received: a number out of range")
+            await self._send_text(pong)
         elif message_type == "pong":
             await self._optional_object(message, "payload")
             self._pong.set()
@@ -278,8 +313,13 @@ class GraphQLTransportWSHandler:
             raise _Closed from None
         if inspect.isawaitable(result):
             # An async on_connect runs beside the reader: a second init still gets 4429, and
-            # a subscribe sent before its decision gets 4401, as in the reference server.
-            self._spawn(self._await_on_connect(result))
+            # a subscribe sent before its decision gets 4401, as in the reference server. It is a
+            # task of its own, so a connection closed before it ran cancels it (never leaves a
+            # coroutine unawaited).
+            pending = asyncio.ensure_future(result)
+            self._tasks.add(pending)
+            pending.add_done_callback(self._tasks.discard)
+            self._spawn(self._await_on_connect(pending))
         else:
             await self._decide(result)
 
