@@ -126,6 +126,9 @@ class JWTAuthenticator:
         token = self.token_from(payload, request)
         if token is None:
             raise ConnectionRejected("no token")
+        if not token.isascii():
+            # A JWT is base64url and dots; anything else (a lone surrogate...) is not one.
+            raise _rejected("malformed token")
         key = await self._key_for(token)
         claims = self.verify(token, key)
         return self.context_from(claims)
@@ -165,7 +168,8 @@ class JWTAuthenticator:
                     return jwk.key
         except jwt.PyJWKClientError:
             raise _rejected("signing key not found") from None
-        except jwt.DecodeError:
+        except (jwt.InvalidTokenError, ValueError, TypeError):
+            # Fail closed: whatever else a hostile token makes the decoder raise is a refusal.
             raise _rejected("malformed token") from None
         raise _rejected("signing key not found")
 
@@ -187,22 +191,22 @@ class JWTAuthenticator:
         except jwt.InvalidTokenError as error:
             reason = next((text for kind, text in _REASONS if isinstance(error, kind)), "rejected")
             raise _rejected(reason) from None
+        except (ValueError, TypeError):
+            # Fail closed: whatever else a hostile token makes the decoder raise is a refusal.
+            raise _rejected("malformed token") from None
         return claims
 
     def context_from(self, claims: Mapping[str, Any]) -> ConnectionContext:
+        """The context the claims describe; ``ConnectionRejected`` when scopes or roles are
+        neither a space-separated string nor a list of strings (a token means what it says, or
+        nothing)."""
         names = self.claims
-        scopes = claims.get(names.scopes, ())
-        if isinstance(scopes, str):
-            scopes = scopes.split()
-        roles = claims.get(names.roles, ())
-        if isinstance(roles, str):
-            roles = roles.split()
         expires = claims.get("exp")
         return ConnectionContext(
             user_id=_identity(claims.get(names.user_id)),
             tenant_id=_identity(claims.get(names.tenant_id)),
-            scopes=tuple(str(scope) for scope in scopes),
-            roles=tuple(str(role) for role in roles),
+            scopes=_names(claims, names.scopes),
+            roles=_names(claims, names.roles),
             expires_at=float(expires) + self.leeway if isinstance(expires, (int, float)) else None,
             data={"claims": dict(claims)},
         )
@@ -225,6 +229,15 @@ def _bearer(value: object) -> str | None:
     if not rest:
         return scheme or None
     return rest.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _names(claims: Mapping[str, Any], claim: str) -> tuple[str, ...]:
+    value = claims.get(claim, ())
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, (list, tuple)) and all(isinstance(name, str) for name in value):
+        return tuple(value)
+    raise _rejected(f"the {claim} claim is neither text nor a list of text")
 
 
 def _identity(value: object) -> str | int | None:
