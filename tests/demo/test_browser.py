@@ -264,4 +264,6 @@ def test_the_page_asks_for_a_token_when_the_server_wants_one(page: Page, problem
         expect(page.get_by_test_id("message-text")).to_have_text(["Hello, acme", "acme news"])
         expect(form).to_be_hidden()
     finally:
+        # Leave the page first: stopped under it, the page would reconnect to a closed port.
+        page.goto("about:blank")
         server.stop()
