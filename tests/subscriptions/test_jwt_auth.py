@@ -253,9 +253,9 @@ async def test_a_jwks_url_is_fetched_once_and_cached() -> None:
             assert (await authenticate(authenticator, rs256())).user_id == "ann"
         assert (await authenticate(authenticator, es256())).tenant_id == "acme"
         assert requested == ["/.well-known/jwks.json"], "fetched once, then cached"
-        assert (
-            await refusal(authenticator, rs256(kid="rotated-away")) == "invalid token: signing key not found"
-        )
+        for kid in ("rotated-away", "made-up-1", "made-up-2"):
+            assert await refusal(authenticator, rs256(kid=kid)) == "invalid token: signing key not found"
+        assert len(requested) == 2, "an unknown kid fetches again (keys rotate), at most once a minute"
 
 
 async def test_an_unreachable_jwks_url_refuses_without_crashing() -> None:

@@ -22,6 +22,8 @@ why in a few words and never echoes the token.
 from __future__ import annotations
 
 import asyncio
+import math
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +93,8 @@ class JWTAuthenticator:
     sources: Sequence[str] = ("payload", "header", "query")
     query_parameter: str = "token"
     jwks_cache_seconds: float = 300.0
+    #: An unknown ``kid`` fetches the JWKS again at most this often.
+    jwks_refresh_seconds: float = 60.0
 
     def __post_init__(self) -> None:
         algorithms = set(self.algorithms)
@@ -119,6 +123,8 @@ class JWTAuthenticator:
             else None
         )
         self._jwk_set = PyJWKSet.from_dict(dict(self.jwks)) if isinstance(self.jwks, Mapping) else None
+        self._refresh_lock = threading.Lock()
+        self._refreshed_at = -math.inf
 
     # -- the hook -------------------------------------------------------------------------------
 
@@ -155,23 +161,36 @@ class JWTAuthenticator:
         if self.key is not None:
             return self.key
         try:
-            if self._jwk_client is not None:
-                signing_key: PyJWK = await asyncio.to_thread(self._jwk_client.get_signing_key_from_jwt, token)
-                return signing_key.key
-            assert self._jwk_set is not None
             kid = jwt.get_unverified_header(token).get("kid")
-            keys = self._jwk_set.keys
-            if kid is None and len(keys) == 1:
-                return keys[0].key
-            for jwk in keys:
-                if kid is not None and jwk.key_id == kid:
-                    return jwk.key
+            if self._jwk_client is not None:
+                # The fetch is blocking I/O: in a worker thread, never on the loop.
+                found = await asyncio.to_thread(self._key_from_url, kid)
+            else:
+                assert self._jwk_set is not None
+                found = _matching(self._jwk_set.keys, kid)
         except jwt.PyJWKClientError:
             raise _rejected("signing key not found") from None
         except (jwt.InvalidTokenError, ValueError, TypeError):
             # Fail closed: whatever else a hostile token makes the decoder raise is a refusal.
             raise _rejected("malformed token") from None
-        raise _rejected("signing key not found")
+        if found is None:
+            raise _rejected("signing key not found")
+        return found.key
+
+    def _key_from_url(self, kid: object) -> PyJWK | None:
+        """The key for ``kid`` from the cached JWKS; an unknown ``kid`` fetches the JWKS again
+        (keys rotate), at most once per ``jwks_refresh_seconds``, so that tokens with made-up
+        ids cannot make us hammer the identity provider."""
+        assert self._jwk_client is not None
+        found = _matching(self._jwk_client.get_signing_keys(), kid)
+        if found is not None:
+            return found
+        with self._refresh_lock:
+            now = time.monotonic()
+            if now - self._refreshed_at < self.jwks_refresh_seconds:
+                return None
+            self._refreshed_at = now
+        return _matching(self._jwk_client.get_signing_keys(refresh=True), kid)
 
     def verify(self, token: str, key: Any) -> dict[str, Any]:
         """The token's claims; ``ConnectionRejected`` (with a short reason) when it fails."""
@@ -210,6 +229,13 @@ class JWTAuthenticator:
             expires_at=float(expires) + self.leeway if isinstance(expires, (int, float)) else None,
             data={"claims": dict(claims)},
         )
+
+
+def _matching(keys: Sequence[PyJWK], kid: object) -> PyJWK | None:
+    """The key named ``kid``; without a ``kid``, the only key there is."""
+    if kid is None:
+        return keys[0] if len(keys) == 1 else None
+    return next((key for key in keys if key.key_id == kid), None)
 
 
 def _check_secret(secret: str | bytes, minimum: int) -> None:
