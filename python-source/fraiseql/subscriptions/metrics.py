@@ -81,6 +81,13 @@ def _histogram(name: str, documentation: str, snapshot: Mapping[str, Any]) -> Hi
     )
 
 
+def _by_label(name: str, documentation: str, label: str, counts: Mapping[str, int]) -> CounterMetricFamily:
+    family = CounterMetricFamily(f"{NAMESPACE}_{name}", documentation, labels=[label])
+    for value, count in sorted(counts.items()):
+        family.add_metric([value], count)
+    return family
+
+
 class SubscriptionCollector(Collector):
     """Reads a manager's engine metrics and connection counters at each scrape."""
 
@@ -94,17 +101,19 @@ class SubscriptionCollector(Collector):
             yield GaugeMetricFamily(f"{NAMESPACE}_{key}", documentation, value=engine[key])
         for key, documentation in _COUNTERS.items():
             yield CounterMetricFamily(f"{NAMESPACE}_{key}", documentation, value=engine[key])
-        dropped = CounterMetricFamily(
-            f"{NAMESPACE}_frames_dropped",
+        dropped = {
+            "overflow": engine["frames_dropped_overflow"],
+            "unsent": engine["frames_dropped_unsent"],
+            "rate": engine["frames_dropped_rate"],
+        }
+        yield _by_label(
+            "frames_dropped",
             "Frames never sent, by cause: overflow (a full connection queue), unsent (still "
             "queued when their subscription or connection ended) or rate (over "
             "max_frames_per_second).",
-            labels=["cause"],
+            "cause",
+            dropped,
         )
-        dropped.add_metric(["overflow"], engine["frames_dropped_overflow"])
-        dropped.add_metric(["unsent"], engine["frames_dropped_unsent"])
-        dropped.add_metric(["rate"], engine["frames_dropped_rate"])
-        yield dropped
         yield CounterMetricFamily(
             f"{NAMESPACE}_frames_sent", "Frames written to sockets.", value=stats.frames_sent
         )
@@ -113,38 +122,30 @@ class SubscriptionCollector(Collector):
             "Connections whose connection_init was accepted.",
             value=stats.connections_acknowledged,
         )
-        closed = CounterMetricFamily(
-            f"{NAMESPACE}_connections_closed_by_server",
+        yield _by_label(
+            "connections_closed_by_server",
             "Connections the server closed, by WebSocket close code.",
-            labels=["code"],
+            "code",
+            {str(code): count for code, count in stats.closed_by_server.items()},
         )
-        for close_code, count in sorted(stats.closed_by_server.items()):
-            closed.add_metric([str(close_code)], count)
-        yield closed
-        refused = CounterMetricFamily(
-            f"{NAMESPACE}_subscriptions_refused",
+        yield _by_label(
+            "subscriptions_refused",
             "Subscribe messages answered with an error, by extensions.code.",
-            labels=["code"],
+            "code",
+            stats.subscriptions_refused,
         )
-        for code, count in sorted(stats.subscriptions_refused.items()):
-            refused.add_metric([code], count)
-        yield refused
-        limits = CounterMetricFamily(
-            f"{NAMESPACE}_limits_reached",
+        yield _by_label(
+            "limits_reached",
             "Times a client reached a limit (its connection refused, closed, or its subscribe refused).",
-            labels=["limit"],
+            "limit",
+            stats.limits_reached,
         )
-        for limit, count in sorted(stats.limits_reached.items()):
-            limits.add_metric([limit], count)
-        yield limits
-        failures = CounterMetricFamily(
-            f"{NAMESPACE}_authentication_failures",
+        yield _by_label(
+            "authentication_failures",
             "Connections closed with 4403: refused by on_connect, or their credentials expired.",
-            labels=["reason"],
+            "reason",
+            stats.authentication_failures,
         )
-        for reason, count in sorted(stats.authentication_failures.items()):
-            failures.add_metric([reason], count)
-        yield failures
         up = GaugeMetricFamily(
             f"{NAMESPACE}_bus_up",
             "1 when the event bus is usable (in-memory, or Redis/PostgreSQL with both connections up).",
