@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from fraiseql._fraiseql_rs.subscriptions import CompiledFilter
 from fraiseql.subscriptions import SKIP, ConfigurationError
 from fraiseql.subscriptions.filters import Filter, all_of, any_of, arg, context, event, not_, value
 from fraiseql.subscriptions.manager import ConnectionContext, SubscriptionManager
@@ -67,6 +68,18 @@ def test_a_malformed_filter_is_refused_where_the_field_is_declared(
         manager.add_field("feed", filter=Filter(spec))
     with pytest.raises(TypeError, match=r"must be a fraiseql\.subscriptions\.filters\.Filter or a callable"):
         manager.add_field("feed", filter="event.a == 1")  # type: ignore[arg-type]
+
+
+def test_filter_inputs_are_never_ignored() -> None:
+    executor = SubscriptionManager().executor
+    with pytest.raises(ConfigurationError, match="without a filter"):
+        executor.register_subscription("c", "s", "subscription { a }", filter_inputs={"context": {}})
+    compiled = CompiledFilter((event("a") == arg("a")).spec)
+    with pytest.raises(ConfigurationError, match='not "arguments"'):
+        executor.register_subscription(
+            "c", "s", "subscription { a }", filter=compiled, filter_inputs={"arguments": {}}
+        )
+    assert executor.get_metrics()["active_subscriptions"] == 0
 
 
 def test_a_filter_reads_the_event_the_context_and_the_arguments() -> None:

@@ -543,14 +543,24 @@ impl PySubscriptionExecutor {
         filter: Option<PyRef<'_, CompiledFilter>>,
         filter_inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let filter = match filter {
-            None => None,
-            Some(filter) => {
-                let (context, arguments) = match filter_inputs.filter(|inputs| !inputs.is_none()) {
+        let filter_inputs = filter_inputs.filter(|inputs| !inputs.is_none());
+        let filter = match (filter, filter_inputs) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                let message = "filter_inputs is given without a filter: it would do nothing";
+                return Err(new_error(configuration_error(py), message.to_owned()));
+            }
+            (Some(filter), inputs) => {
+                let (context, arguments) = match inputs {
                     None => (serde_json::Value::Null, serde_json::Value::Null),
                     Some(inputs) => {
                         let mut inputs = convert::to_json_object(inputs, "filter_inputs")?;
-                        (inputs.remove("context").unwrap_or_default(), inputs.remove("args").unwrap_or_default())
+                        let taken = (inputs.remove("context"), inputs.remove("args"));
+                        if let Some(unknown) = inputs.keys().next() {
+                            let message = format!("filter_inputs takes \"context\" and \"args\", not \"{unknown}\"");
+                            return Err(new_error(configuration_error(py), message));
+                        }
+                        (taken.0.unwrap_or_default(), taken.1.unwrap_or_default())
                     }
                 };
                 Some((filter.filter.clone(), Arc::new(fraiseql_engine::filter::inputs(context, arguments))))

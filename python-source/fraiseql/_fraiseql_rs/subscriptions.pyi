@@ -264,8 +264,9 @@ class PySubscriptionExecutor:
         events it receives.
 
         Raises ``GraphQLDocumentError`` for a document that does not parse, holds no
-        subscription operation or names an unknown operation, and
-        ``DuplicateSubscriptionError`` when the id is already active on the connection.
+        subscription operation or names an unknown operation,
+        ``DuplicateSubscriptionError`` when the id is already active on the connection, and
+        ``ConfigurationError`` for ``filter_inputs`` without a filter or with other keys.
         The channel is the root field's name unless ``channel`` is given.
         """
 
