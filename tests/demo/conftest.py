@@ -97,10 +97,11 @@ class LiveServer:
         headers: dict[str, str] | None = None,
     ) -> HTTPReply:
         """A blocking HTTP request (use ``asyncio.to_thread`` from async tests); ``token`` is
-        sent as ``Authorization: Bearer``."""
+        sent as ``Authorization: Bearer``. A body goes as ``Content-Type: application/json``
+        unless ``headers`` name another."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         request = urllib.request.Request(self.url + path, data=data, method=method, headers=headers or {})
-        if data is not None:
+        if data is not None and not request.has_header("Content-type"):
             request.add_header("Content-Type", "application/json")
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")

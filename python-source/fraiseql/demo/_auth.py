@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fraiseql.demo._board import MAX_AUTHOR_LENGTH, Reply
+from fraiseql.demo._board import MAX_AUTHOR_LENGTH, Reply, is_text
 from fraiseql.subscriptions.adapter import RequestInfo
 from fraiseql.subscriptions.jwt_auth import JWTAuthenticator
 from fraiseql.subscriptions.manager import ConnectionContext, ConnectionRejected
@@ -39,6 +39,8 @@ MIN_SECRET_BYTES = 32
 ALGORITHM = "HS256"
 NO_TENANT = "the token has no tenant_id claim"
 NO_USER = "the token names no user (claim sub or name)"
+BAD_TENANT = "the token's tenant_id claim is not valid text"
+BAD_USER = "the token's sub claim is not valid text"
 _REALM = 'Bearer realm="fraiseql-demo"'
 
 
@@ -56,13 +58,27 @@ def tenant_of(context: ConnectionContext) -> str | None:
     return None if tenant is None or tenant == "" else str(tenant)
 
 
+def _identity_problem(context: ConnectionContext) -> str | None:
+    """Why the token's tenant or user cannot be used, if so: none at all, or text that cannot be
+    sent (a lone surrogate from a ``"\\ud800"`` escape in the claims)."""
+    tenant = tenant_of(context)
+    if tenant is None:
+        return NO_TENANT
+    if not is_text(tenant):
+        return BAD_TENANT
+    if isinstance(context.user_id, str) and not is_text(context.user_id):
+        return BAD_USER
+    return None
+
+
 class TenantJWTAuthenticator(JWTAuthenticator):
     """The ``on_connect`` hook: a :class:`JWTAuthenticator` that also refuses tenantless tokens."""
 
     async def __call__(self, payload: dict[str, Any] | None, request: RequestInfo) -> ConnectionContext:
         context = await super().__call__(payload, request)
-        if tenant_of(context) is None:
-            raise ConnectionRejected(NO_TENANT)
+        problem = _identity_problem(context)
+        if problem is not None:
+            raise ConnectionRejected(problem)
         return context
 
 
@@ -92,7 +108,7 @@ def _unauthorized(message: str, *, invalid: bool) -> Reply:
 
 def _author(claims: dict[str, Any], context: ConnectionContext) -> str | None:
     name = claims.get("name")
-    if isinstance(name, str) and name.strip():
+    if isinstance(name, str) and name.strip() and is_text(name):
         return name.strip()[:MAX_AUTHOR_LENGTH]
     if context.user_id is None or context.user_id == "":
         return None
@@ -121,10 +137,14 @@ class DemoAuth:
             claims = self.authenticator.verify(token, self._secret)
         except ConnectionRejected as rejected:
             return _unauthorized(str(rejected), invalid=True)
-        context = self.authenticator.context_from(claims)
+        try:
+            context = self.authenticator.context_from(claims)
+        except ConnectionRejected as rejected:  # scopes or roles that are neither text nor a list
+            return _unauthorized(str(rejected), invalid=True)
         tenant = tenant_of(context)
-        if tenant is None:
-            return Reply.error(403, NO_TENANT)
+        problem = _identity_problem(context)
+        if problem is not None or tenant is None:
+            return Reply.error(403, problem or NO_TENANT)
         author = _author(claims, context)
         if author is None:
             return Reply.error(403, NO_USER)

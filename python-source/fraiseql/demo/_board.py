@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 import urllib.parse
@@ -33,13 +32,17 @@ __all__ = [
     "MAX_BODY_BYTES",
     "MAX_ID_LENGTH",
     "MAX_TEXT_LENGTH",
+    "MAX_TIMESTAMP",
     "SCHEMA_SDL",
     "BusChoice",
     "ChatBoard",
     "Reply",
     "StaticFile",
+    "content_type_error",
+    "is_text",
     "load_static",
     "parse_bus",
+    "parse_json_object",
 ]
 
 logger = logging.getLogger("fraiseql.demo")
@@ -76,6 +79,8 @@ ROOM_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_TEXT_LENGTH = 2000
 MAX_AUTHOR_LENGTH = 100
 MAX_ID_LENGTH = 128
+#: Largest ``at`` either way: what a JavaScript ``Date`` can hold (100,000,000 days).
+MAX_TIMESTAMP = 8.64e15
 #: Largest accepted POST body.
 MAX_BODY_BYTES = 16 * 1024
 DEFAULT_ROOMS = ("lobby",)
@@ -188,6 +193,87 @@ def load_static() -> dict[str, StaticFile]:
     }
 
 
+# -- client input -----------------------------------------------------------------------------
+
+
+def is_text(value: str) -> bool:
+    """Whether ``value`` can be sent as UTF-8: no lone surrogate (JSON's ``"\\ud800"`` makes one)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A client's string, fit to be repeated in an error: cut short, lone surrogates escaped."""
+    return value[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def content_type_error(content_type: str | None) -> Reply | None:
+    """415 unless the request says ``Content-Type: application/json`` (charset, if any, UTF-8).
+
+    Browsers send a cross-site form or a no-CORS ``fetch`` only as ``text/plain``, form or
+    multipart data, so insisting on JSON also keeps other sites from posting in a user's name.
+    """
+    media_type, _, parameters = (content_type or "").partition(";")
+    if media_type.strip().lower() != JSON_TYPE:
+        return Reply.error(415, f"send the message as JSON, with Content-Type: {JSON_TYPE}")
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return Reply.error(415, "the body must be UTF-8 (charset=utf-8, or no charset)")
+    return None
+
+
+class _InvalidJSON(ValueError):
+    """Raised by the parser's hooks; its text (ours, not the parser's) is shown to the client."""
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:  # JSON parsers disagree on which one wins: refuse to guess
+            raise _InvalidJSON("duplicate key in an object")
+        result[key] = value
+    return result
+
+
+def _constant(name: str) -> object:
+    raise _InvalidJSON("NaN and Infinity are not JSON")
+
+
+def _integer(digits: str) -> int:
+    try:
+        return int(digits)
+    except ValueError:  # more digits than Python converts
+        raise _InvalidJSON("a number has too many digits") from None
+
+
+def parse_json_object(body: bytes) -> dict[str, Any] | Reply:
+    """The JSON object in a request body, or the 400 reply saying what is wrong with it.
+
+    Strict: UTF-8 only (no BOM, no UTF-16, no encoded surrogates), no duplicate keys, no
+    ``NaN``/``Infinity``; nesting too deep for the parser is a 400 too. The errors are short
+    texts of ours, never the parser's exception text.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return Reply.error(400, "invalid JSON: the body is not UTF-8 text")
+    try:
+        data = json.loads(text, object_pairs_hook=_object, parse_constant=_constant, parse_int=_integer)
+    except _InvalidJSON as error:
+        return Reply.error(400, f"invalid JSON: {error}")
+    except RecursionError:
+        return Reply.error(400, "invalid JSON: nested too deeply")
+    except ValueError:
+        return Reply.error(400, "invalid JSON")
+    if not isinstance(data, dict):
+        return Reply.error(400, "the body must be a JSON object with text and author")
+    return data
+
+
 # -- the board --------------------------------------------------------------------------------
 
 
@@ -199,7 +285,13 @@ def _room_error(room: str) -> Reply:
     return Reply.error(
         422,
         "invalid room name",
-        [{"field": "room", "message": "1-64 characters of A-Z, a-z, 0-9, '_' and '-'", "value": room[:80]}],
+        [
+            {
+                "field": "room",
+                "message": "1-64 characters of A-Z, a-z, 0-9, '_' and '-'",
+                "value": _shown(room),
+            }
+        ],
     )
 
 
@@ -226,6 +318,11 @@ class ChatBoard:
         self.history_size = history_size
         self.max_rooms = max_rooms
         config = config or SubscriptionConfig()
+        # Documents are validated against the schema served at /schema.graphql: a selection the
+        # schema does not have ({ nosuch }) gets an error, not null.
+        if config.schema is not None and config.schema != SCHEMA_SDL:
+            raise ValueError("the demo validates against its own SCHEMA_SDL: leave config.schema unset")
+        config = replace(config, schema=SCHEMA_SDL)
         self.auth: DemoAuth | None = None
         if auth_jwt_secret is not None:
             from fraiseql.demo._auth import DemoAuth  # needs PyJWT: only imported when asked for
@@ -332,7 +429,10 @@ class ChatBoard:
         """Validate a posted message, publish it to ``room:{room}`` and answer it (201).
 
         With authentication it is published in the caller's tenant and its author is the
-        caller's (an ``author`` in the body is ignored).
+        caller's (an ``author`` in the body is ignored). Nothing is published or stored before
+        the whole message is valid and its answer is made: a message that could not be sent back
+        (in its 201, in a room's history) is never kept. A publish that fails (the bus) gets 503
+        and the message is not kept either.
         """
         tenant = self._tenant(caller)
         if isinstance(tenant, Reply):
@@ -341,12 +441,9 @@ class ChatBoard:
             return _room_error(room)
         if len(body) > MAX_BODY_BYTES:
             return Reply.error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return Reply.error(400, "request body must be JSON: an object with text and author")
-        if not isinstance(data, dict):
-            return Reply.error(400, "request body must be a JSON object with text and author")
+        data = parse_json_object(body)
+        if isinstance(data, Reply):
+            return data
         details = _validate(data, author_required=caller is None)
         if details:
             return Reply.error(422, "invalid message", details)
@@ -358,16 +455,25 @@ class ChatBoard:
             "author": data["author"] if caller is None else caller.author,
             "at": float(at) if at is not None else time.time() * 1000.0,
         }
+        try:
+            # The same encoding a room's history uses: what passes here can be served later.
+            reply = Reply.json(201, message)
+        except (UnicodeError, ValueError, TypeError):  # pragma: no cover - _validate checks it all
+            return Reply.error(422, "invalid message")
+        try:
+            await self.manager.publish(f"room:{room}", message, event_type="messageAdded", tenant_id=tenant)
+        except Exception:
+            logger.exception("publishing a message to room %r failed", room)
+            return Reply.error(503, "the message could not be published: try again")
         self._touch(tenant, room).append(message)
-        await self.manager.publish(f"room:{room}", message, event_type="messageAdded", tenant_id=tenant)
-        return Reply.json(201, message)
+        return reply
 
 
 def _is_timestamp(value: object) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
-        return math.isfinite(float(value))
+        return abs(float(value)) <= MAX_TIMESTAMP  # False for NaN and infinities too
     except OverflowError:
         return False
 
@@ -378,8 +484,9 @@ def _validate(data: dict[str, Any], *, author_required: bool = True) -> list[dic
     details: list[dict[str, str]] = []
 
     def problem(name: str, message: str) -> None:
-        details.append({"field": name, "message": message})
+        details.append({"field": _shown(name, 64), "message": message})
 
+    not_text = "must be valid Unicode text (it holds a lone surrogate, such as \\ud800)"
     checked = (("text", MAX_TEXT_LENGTH), ("author", MAX_AUTHOR_LENGTH))
     for name, limit in checked if author_required else checked[:1]:
         value = data.get(name)
@@ -387,6 +494,8 @@ def _validate(data: dict[str, Any], *, author_required: bool = True) -> list[dic
             problem(name, "required")
         elif not isinstance(value, str):
             problem(name, "must be a string")
+        elif not is_text(value):
+            problem(name, not_text)
         elif not value.strip():
             problem(name, "must not be empty")
         elif len(value) > limit:
@@ -395,13 +504,14 @@ def _validate(data: dict[str, Any], *, author_required: bool = True) -> list[dic
         value = data["id"]
         if not isinstance(value, str) or not value:
             problem("id", "must be a non-empty string")
+        elif not is_text(value):
+            problem("id", not_text)
         elif len(value) > MAX_ID_LENGTH:
             problem("id", f"at most {MAX_ID_LENGTH} characters")
-    if "at" in data and data["at"] is not None:
-        value = data["at"]
-        if not _is_timestamp(value):
-            problem("at", "must be a finite number (milliseconds since the Unix epoch)")
+    if data.get("at") is not None and not _is_timestamp(data["at"]):
+        problem("at", "must be a number of milliseconds since the Unix epoch, at most 8.64e15 either way")
     unknown = sorted(set(data) - _MESSAGE_FIELDS)
     if unknown:
-        problem(unknown[0], f"unknown field(s): {', '.join(unknown)} (allowed: author, text, id, at)")
+        listed = ", ".join(_shown(name, 64) for name in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        problem(unknown[0], f"unknown field(s): {listed} (allowed: author, text, id, at)")
     return details

@@ -23,6 +23,7 @@ from fraiseql.demo._board import (
     ChatBoard,
     Reply,
     StaticFile,
+    content_type_error,
     load_static,
     parse_bus,
 )
@@ -53,8 +54,10 @@ def _respond(reply: Reply, extra: dict[str, str] | None = None) -> Response:
 
 async def _read_body(request: Request) -> bytes | None:
     """The body, or ``None`` when it is larger than the limit (read no further than that)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = request.headers.get("content-length", "").strip()
+    # ASCII digits only ("²".isdigit() is true), and no int() of a thousand-digit number.
+    digits = declared.lstrip("0")
+    if declared.isascii() and declared.isdigit() and (len(digits) > 9 or int(digits or "0") > MAX_BODY_BYTES):
         return None
     chunks: list[bytes] = []
     size = 0
@@ -101,10 +104,13 @@ def _endpoints(board: ChatBoard, static: dict[str, StaticFile]) -> list[tuple[st
         caller = board.authorize(request.headers.get("authorization"))
         if isinstance(caller, Reply):
             return _respond(caller)
+        wrong_type = content_type_error(request.headers.get("content-type"))
+        if wrong_type is not None:
+            return _respond(wrong_type)
         try:
             body = await _read_body(request)
         except ClientDisconnect:
-            return Response(status_code=400)
+            return _respond(Reply.error(400, "the request body was cut short"))
         if body is None:
             return _respond(Reply.error(413, f"request body larger than {MAX_BODY_BYTES} bytes"))
         return _respond(await board.post_message(str(request.path_params["room"]), body, caller))
@@ -125,6 +131,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, HTTPException):  # pragma: no cover - only registered for HTTPException
         raise exc
     return _respond(Reply.error(exc.status_code, str(exc.detail)), dict(exc.headers or {}))
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """A bug's 500, in JSON like every other answer; what went wrong stays in the server's log
+    (Starlette logs the exception after this answer), never in the answer."""
+    return _respond(Reply.error(500, "internal server error"))
 
 
 def create_app(
@@ -153,7 +165,8 @@ def create_app(
         logger.warning("%s", choice.note)
     endpoints = _endpoints(board, load_static())
     handlers: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
-        HTTPException: _http_error
+        HTTPException: _http_error,
+        Exception: _internal_error,
     }
     app: Starlette
     if framework == "fastapi":

@@ -119,6 +119,15 @@ class SubscriptionConfig:
     schema: str | Any | None = None
     #: Generate the schema from annotations when ``schema`` is ``None``.
     generate_schema: bool = True
+    #: What a manager that ends up without a schema does (no ``schema``, and a field whose
+    #: resolver has no return annotation, or ``generate_schema=False``). Such a manager validates
+    #: documents without types: a selection its events do not have (``{ nosuch }``) gets
+    #: ``null`` instead of a validation error. ``"warn"`` (the default): one warning on the
+    #: ``fraiseql.subscriptions`` logger (event ``schema.missing``), when the first field that
+    #: leaves it schemaless is declared; ``"refuse"``: declaring that field raises
+    #: ``ConfigurationError``; ``"allow"``: nothing, for applications that mean it. The fix is a
+    #: ``schema`` (SDL or a graphql-core schema) or annotated resolvers.
+    schemaless: Literal["warn", "allow", "refuse"] = "warn"
     #: Serializers for your own types (``{Money: str}``), applied when event data and resolver
     #: results are converted: once per value and event, never per subscriber.
     serializers: dict[type, Callable[[Any], object]] = field(default_factory=dict)
@@ -191,6 +200,8 @@ class SubscriptionConfig:
             rate = getattr(self, name)
             if rate is not None and not rate > 0:
                 raise ConfigurationError(f"{name} must be positive or None")
+        if self.schemaless not in ("warn", "allow", "refuse"):
+            raise ConfigurationError("schemaless must be 'warn', 'allow' or 'refuse'")
 
 
 def _annotated(field_: SubscriptionField) -> bool:
@@ -276,6 +287,8 @@ class SubscriptionManager:
             user_field=self.config.user_field,
         )
         self.fields: dict[str, SubscriptionField] = {}
+        #: Whether the "no schema" warning was logged (``SubscriptionConfig.schemaless``).
+        self._schemaless_warned = False
         #: What the protocol handlers counted (see ``fraiseql.subscriptions.metrics``).
         self.stats = ServerStats()
         #: Open connections per user (``max_connections_per_user``).
@@ -391,12 +404,47 @@ class SubscriptionManager:
                 f"the resolver of {name!r} takes {tenant_field!r} as an argument, which a client would "
                 "choose: read context.tenant_id instead (the tenant comes from the connection's context only)"
             )
+        self._check_schemaless(field_)
         if self.config.schema is not None:
             self._check_against_schema(field_)
         elif self.config.generate_schema:
             # Built and installed here, so a schema problem surfaces where the field is declared.
             self._install_generated_schema([*self.fields.values(), field_])
         self.fields[name] = field_
+
+    def _check_schemaless(self, field_: SubscriptionField) -> None:
+        """Warn (once per manager) or refuse when declaring ``field_`` leaves the manager without
+        a schema (``SubscriptionConfig.schemaless``)."""
+        if self.config.schema is not None or self.config.schemaless == "allow":
+            return
+        if self.config.generate_schema:
+            untyped = [f.name for f in (*self.fields.values(), field_) if not _annotated(f)]
+            if not untyped:
+                return
+            cause = f"field(s) {', '.join(untyped)} have no resolver with a return annotation"
+        else:
+            cause = "generate_schema is False"
+        fix = (
+            "pass SubscriptionConfig(schema=...) (SDL text or a graphql-core schema) or annotate the "
+            "resolvers' return types so the schema is generated"
+        )
+        if self.config.schemaless == "refuse":
+            raise ConfigurationError(
+                f"subscription field {field_.name!r} would leave the manager without a schema ({cause}): "
+                f"{fix}, or set SubscriptionConfig(schemaless='warn' or 'allow')"
+            )
+        if self._schemaless_warned:
+            return
+        self._schemaless_warned = True
+        logger.warning(
+            "this SubscriptionManager has no schema (%s, and no schema= was given): documents are "
+            "validated without types, so a selection its events do not have (e.g. { nosuch }) gets "
+            "null instead of a validation error. To fix it, %s; SubscriptionConfig(schemaless='allow') "
+            "silences this warning, schemaless='refuse' makes it an error",
+            cause,
+            fix,
+            extra={"event": "schema.missing", "field": field_.name},
+        )
 
     def _check_against_schema(self, field_: SubscriptionField) -> None:
         arguments = self.executor.subscription_field_arguments(field_.name)
