@@ -32,10 +32,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from fraiseql.integrations.connection_guard import ConnectionGuard
 from fraiseql.integrations.custom_server_example import start_server
 from fraiseql.integrations.fastapi import SubscriptionRouterFactory
 from fraiseql.integrations.starlette import create_subscription_app
-from fraiseql.integrations.uvicorn_server import SubscriptionServer
+from fraiseql.integrations.uvicorn_server import SubscriptionServer, bounded_config
 from fraiseql.subscriptions.filters import context, event
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
 from fraiseql.subscriptions.metrics import metrics_registry
@@ -190,6 +191,8 @@ class RunningServer:
     manager: SubscriptionManager
     #: Stop the server (uvicorn: ``should_exit``; websockets: ``Server.close()``).
     stop: Callable[[], None]
+    #: What bounds the server's TCP connections (``fraiseql.integrations.connection_guard``).
+    guard: ConnectionGuard
     clients: list[Client] = field(default_factory=list)
 
     async def connect(
@@ -258,11 +261,12 @@ def _asgi_app(integration: Integration, manager: SubscriptionManager) -> Any:
 @contextlib.asynccontextmanager
 async def _uvicorn(
     integration: Integration, manager: SubscriptionManager, subscription_server: bool
-) -> AsyncIterator[tuple[int, Callable[[], None]]]:
+) -> AsyncIterator[tuple[int, Callable[[], None], ConnectionGuard]]:
     sock = _bound_socket()
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        _asgi_app(integration, manager), log_level="warning", log_config=None, lifespan="off"
+    # What serve() runs: uvicorn with the manager's transport limits.
+    config = bounded_config(
+        _asgi_app(integration, manager), manager, log_level="warning", log_config=None, lifespan="off"
     )
     server = _TestSubscriptionServer(config, manager) if subscription_server else _TestServer(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
@@ -278,7 +282,7 @@ async def _uvicorn(
         def stop() -> None:
             server.should_exit = True
 
-        yield port, stop
+        yield port, stop, config.connection_guard  # type: ignore[attr-defined]
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, TIMEOUT * 2)
@@ -286,11 +290,13 @@ async def _uvicorn(
 
 
 @contextlib.asynccontextmanager
-async def _websockets(manager: SubscriptionManager) -> AsyncIterator[tuple[int, Callable[[], None]]]:
+async def _websockets(
+    manager: SubscriptionManager,
+) -> AsyncIterator[tuple[int, Callable[[], None], ConnectionGuard]]:
     server = await start_server(manager, "127.0.0.1", 0, PATH)
     port = next(iter(server.sockets)).getsockname()[1]
     try:
-        yield port, server.close
+        yield port, server.close, server.connection_guard  # type: ignore[attr-defined]
     finally:
         server.close()
         await asyncio.wait_for(server.wait_closed(), TIMEOUT * 2)
@@ -314,8 +320,8 @@ async def running_server(
         if integration == "websockets"
         else _uvicorn(integration, manager, subscription_server)
     )
-    async with runner as (port, stop):
-        running = RunningServer(integration, f"ws://127.0.0.1:{port}{PATH}", manager, stop)
+    async with runner as (port, stop, guard):
+        running = RunningServer(integration, f"ws://127.0.0.1:{port}{PATH}", manager, stop, guard)
         try:
             yield running
         finally:

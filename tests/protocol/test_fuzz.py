@@ -61,8 +61,6 @@ from tests.protocol.harness import (
     FAILING,
     MESSAGE_ADDED,
     NOTIFICATION,
-    PATH,
-    PROTOCOL,
     TIMEOUT,
     Client,
     RunningServer,
@@ -70,6 +68,7 @@ from tests.protocol.harness import (
     wait_for_subscriptions,
     wait_until,
 )
+from tests.protocol.raw import HANDSHAKE, port_of, ws_frame
 
 #: Close codes a fuzzed connection may end with, and why.
 ALLOWED_CLOSES: dict[int, str] = {
@@ -539,16 +538,12 @@ async def _read_until_eof(reader: asyncio.StreamReader) -> bytes:
     return received
 
 
-def _port(server: RunningServer) -> int:
-    return int(server.url.rsplit(":", 1)[1].split("/", 1)[0])
-
-
 @fuzz_settings(25)
 @given(
     garbage=st.binary(min_size=1, max_size=300) | st.sampled_from([b"\r\n\r\n", b"GET / HTTP/1.1\r\n\r\n"])
 )
 async def test_garbage_instead_of_http(fuzz_server: RunningServer, garbage: bytes) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(fuzz_server))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(fuzz_server))
     try:
         writer.write(garbage)
         writer.write_eof()
@@ -564,19 +559,12 @@ async def test_garbage_instead_of_http(fuzz_server: RunningServer, garbage: byte
     assert fuzz_server.manager.connection_count == 0
 
 
-HANDSHAKE = (
-    f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-    f"Sec-WebSocket-Protocol: {PROTOCOL}\r\n\r\n"
-)
-
-
 @fuzz_settings(25)
 @given(garbage=st.binary(min_size=1, max_size=300))
 async def test_garbage_instead_of_websocket_frames(fuzz_server: RunningServer, garbage: bytes) -> None:
     """After a real handshake, random bytes parsed as frames (unmasked, reserved opcodes, huge
     lengths...), then EOF: the server lets go of the connection and frees it."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(fuzz_server))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(fuzz_server))
     try:
         writer.write(HANDSHAKE.encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
@@ -590,20 +578,6 @@ async def test_garbage_instead_of_websocket_frames(fuzz_server: RunningServer, g
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
     await wait_until(engine_is_empty(fuzz_server), what="cleanup")
-
-
-def _ws_frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0) -> bytes:
-    """A client frame as RFC 6455 wants it (masked), whatever its opcode, flags and payload."""
-    mask = b"\x37\xfa\x21\x3d"
-    head = bytes([(0x80 if fin else 0) | (rsv & 7) << 4 | (opcode & 0x0F)])
-    length = len(payload)
-    if length < 126:
-        head += bytes([0x80 | length])
-    elif length < 1 << 16:
-        head += bytes([0x80 | 126]) + length.to_bytes(2, "big")
-    else:
-        head += bytes([0x80 | 127]) + length.to_bytes(8, "big")
-    return head + mask + bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
 
 
 @dataclass(frozen=True)
@@ -643,7 +617,7 @@ async def _read_server_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 async def _raw_session(server: RunningServer, init: bool, frames: Sequence[RawFrame]) -> int | None:
     """Send the frames after a real handshake, then a ping; ``None`` when its pong comes back,
     else the code of the server's close frame (any code if the client sent a close first)."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(server))
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
     probe = {"probe": uuid.uuid4().hex}
     client_closed = any(frame.opcode == 8 for frame in frames)
     try:
@@ -651,10 +625,10 @@ async def _raw_session(server: RunningServer, init: bool, frames: Sequence[RawFr
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
         assert head.startswith(b"HTTP/1.1 101 "), head
         if init:
-            writer.write(_ws_frame(1, b'{"type":"connection_init"}'))
+            writer.write(ws_frame(1, b'{"type":"connection_init"}'))
         for frame in frames:
-            writer.write(_ws_frame(frame.opcode, frame.payload, fin=frame.fin, rsv=frame.rsv))
-        writer.write(_ws_frame(1, json.dumps({"type": "ping", "payload": probe}).encode()))
+            writer.write(ws_frame(frame.opcode, frame.payload, fin=frame.fin, rsv=frame.rsv))
+        writer.write(ws_frame(1, json.dumps({"type": "ping", "payload": probe}).encode()))
         with contextlib.suppress(ConnectionError):
             await writer.drain()
 

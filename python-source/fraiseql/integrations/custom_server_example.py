@@ -24,6 +24,8 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
+from fraiseql.integrations.connection_guard import ConnectionGuard, GuardLimits
+from fraiseql.integrations.websockets_connection import bounded_connection
 from fraiseql.subscriptions.adapter import RequestInfo, WebSocketAdapter
 from fraiseql.subscriptions.manager import SubscriptionManager
 from fraiseql.subscriptions.protocols.graphql_transport_ws import (
@@ -117,14 +119,21 @@ async def start_server(
             return
         await GraphQLTransportWSHandler(manager, WebsocketsAdapter(connection)).run()
 
+    config = manager.config
+    guard = ConnectionGuard(GuardLimits.of(config))
     server: Server = await serve(
         handle,
         host,
         port,
         select_subprotocol=_select_subprotocol,
-        max_size=manager.config.max_message_size * 4,  # the handler enforces the exact limit
+        # The limits where the bytes arrive: a message over max_message_size is refused (1009)
+        # from its frame header; see websockets_connection.py for the rest.
+        max_size=config.max_message_size,
+        open_timeout=config.handshake_timeout,
+        create_connection=bounded_connection(guard),
         ping_interval=None,  # keep-alive is the protocol's ping/pong
     )
+    server.connection_guard = guard  # type: ignore[attr-defined]  # for tests and metrics
     return server
 
 

@@ -164,8 +164,21 @@ class SubscriptionConfig:
     keepalive_timeout: float = 10.0
     #: Active subscriptions per connection; one more gets an ``error`` message.
     max_subscriptions_per_connection: int = 100
-    #: Largest client message in bytes; a larger one closes the connection with 1009.
+    #: Largest client message in bytes; a larger one closes the connection with 1009 (with
+    #: ``serve()`` and the websockets integration, before it is read: see docs/security.md).
     max_message_size: int = 64 * 1024
+    #: Seconds a new TCP connection has to send its request (the WebSocket upgrade) before it is
+    #: closed (``serve()`` and the websockets integration).
+    handshake_timeout: float = 10.0
+    #: Seconds a connection's unsent bytes may stay above the transport's high-water mark (a
+    #: client that stopped reading) before it is aborted and its subscriptions freed; meanwhile
+    #: it is not read from (``serve()`` and the websockets integration).
+    write_timeout: float = 10.0
+    #: TCP connections per client address (``serve()`` and the websockets integration); one more
+    #: is answered 503 and closed.
+    max_connections_per_address: int | None = 1000
+    #: Connections that have not sent their request yet; when more wait, the oldest is closed.
+    max_pending_connections: int = 1024
     #: Open connections of this process; one more is closed with 1013 "Try again later".
     max_connections: int | None = 10_000
     #: Open connections per user (``ConnectionContext.user_id``); one more is closed with 4429.
@@ -192,7 +205,12 @@ class SubscriptionConfig:
             raise ConfigurationError("max_subscriptions_per_connection must be at least 1")
         if self.max_message_size < 64:
             raise ConfigurationError("max_message_size must be at least 64 bytes")
-        for name in ("max_connections", "max_connections_per_user"):
+        for name in ("handshake_timeout", "write_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigurationError(f"{name} must be a positive number of seconds")
+        if self.max_pending_connections < 1:
+            raise ConfigurationError("max_pending_connections must be at least 1")
+        for name in ("max_connections", "max_connections_per_user", "max_connections_per_address"):
             limit = getattr(self, name)
             if limit is not None and limit < 1:
                 raise ConfigurationError(f"{name} must be at least 1 or None")

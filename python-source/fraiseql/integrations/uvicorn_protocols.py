@@ -1,0 +1,128 @@
+"""uvicorn's HTTP and WebSocket protocols, bounded by a :class:`ConnectionGuard`.
+
+uvicorn reads a silent TCP connection forever, answers WebSocket pings however fast they come
+even when the peer reads nothing back, and lets a stalled reader hold its socket while its unsent
+bytes pile up. These subclasses add what is missing, through the protocols' own callbacks:
+
+- HTTP (h11 or httptools): each connection is counted per client address (503 beyond the
+  limit) and must send its request within ``handshake_timeout``; the oldest silent one is closed
+  when too many wait.
+- WebSocket (any of uvicorn's implementations): while the unsent bytes are above the
+  transport's high-water mark the connection is not read from (so no more pongs pile up), and
+  after ``write_timeout`` in that state it is aborted, which frees its subscriptions.
+
+``fraiseql.integrations.uvicorn_server.bounded_config`` puts them in a ``uvicorn.Config``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from uvicorn.config import HTTP_PROTOCOLS, WS_PROTOCOLS
+from uvicorn.importer import import_from_string
+
+from fraiseql.integrations.connection_guard import (
+    SERVICE_UNAVAILABLE,
+    ConnectionGuard,
+    GatedTransport,
+    WriteWatch,
+)
+from fraiseql.subscriptions.errors import ConfigurationError
+
+__all__ = ["bounded_http_protocol", "bounded_websocket_protocol", "protocol_class"]
+
+
+def protocol_class(kind: str, choice: str | type[asyncio.Protocol]) -> type[asyncio.Protocol]:
+    """The class uvicorn would use for ``http=`` or ``ws=`` ``choice`` (a name or a class)."""
+    if not isinstance(choice, str):
+        return choice
+    names: dict[str, str] | dict[str, str | None] = HTTP_PROTOCOLS if kind == "http" else WS_PROTOCOLS
+    path = names.get(choice, choice)
+    if path is None:
+        raise ConfigurationError(f"{kind}={choice!r} serves no WebSocket: subscriptions need one")
+    found = import_from_string(path)
+    return cast(type[asyncio.Protocol], found)
+
+
+def _address(transport: asyncio.BaseTransport) -> str | None:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, (tuple, list)) and peer:
+        return str(peer[0])
+    return None
+
+
+def bounded_http_protocol(base: type[asyncio.Protocol], guard: ConnectionGuard) -> type[asyncio.Protocol]:
+    """``base`` (uvicorn's h11 or httptools protocol) with per-address counting and a handshake
+    timeout."""
+    if not hasattr(base, "handle_websocket_upgrade"):
+        raise ConfigurationError(
+            f"{base.__name__} is not one of uvicorn's HTTP/1.1 protocols (h11, httptools): "
+            "connections could not be bounded"
+        )
+
+    class BoundedHTTPProtocol(base):  # type: ignore[valid-type, misc]
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self._guard_key = transport
+            if not guard.opened(transport, _address(transport), self._close_if_silent):
+                transport = cast(asyncio.Transport, transport)
+                transport.write(SERVICE_UNAVAILABLE)
+                transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            super().data_received(data)
+            # A request under way (or the connection handed to the WebSocket protocol): no
+            # longer silent.
+            if self.cycle is not None or self.transport.get_protocol() is not self:
+                guard.started(self._guard_key)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            guard.closed(self._guard_key)
+            super().connection_lost(exc)
+
+        def _close_if_silent(self) -> None:
+            transport = self.transport
+            if transport.get_protocol() is self and self.cycle is None and not transport.is_closing():
+                transport.close()
+
+    BoundedHTTPProtocol.__name__ = BoundedHTTPProtocol.__qualname__ = f"Bounded{base.__name__}"
+    return BoundedHTTPProtocol
+
+
+def bounded_websocket_protocol(
+    base: type[asyncio.Protocol], guard: ConnectionGuard
+) -> type[asyncio.Protocol]:
+    """``base`` (one of uvicorn's WebSocket protocols) with backpressure on reading and a write
+    timeout."""
+
+    class BoundedWebSocketProtocol(base):  # type: ignore[valid-type, misc]
+        _guard_key: Any = None
+        _write_watch: WriteWatch | None = None
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            real = cast(asyncio.Transport, transport)
+            gated = GatedTransport(real)
+            self._guard_key = real
+            self._write_watch = guard.watch_writes(gated, _address(real))
+            guard.started(real)
+            super().connection_made(gated)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            if self._write_watch is not None:
+                self._write_watch.stop()
+            guard.closed(self._guard_key)
+            super().connection_lost(exc)
+
+        def pause_writing(self) -> None:
+            super().pause_writing()
+            if self._write_watch is not None:
+                self._write_watch.paused()
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self._write_watch is not None:
+                self._write_watch.resumed()
+
+    BoundedWebSocketProtocol.__name__ = BoundedWebSocketProtocol.__qualname__ = f"Bounded{base.__name__}"
+    return BoundedWebSocketProtocol
