@@ -65,6 +65,53 @@ async def test_oversized_messages_are_refused_before_they_are_read(make_server: 
     await assert_still_serves(server)
 
 
+# -- 2. distinct large documents -------------------------------------------------------------------
+
+
+def large_document(tag: int) -> str:
+    """27 KB, nine thousand selections of one field, distinct per tag (once 2 MiB compiled)."""
+    return f"# {tag}\nsubscription {{ counter {{ " + " ".join(["n"] * 9000) + " } }"
+
+
+async def subscribe_distinct_documents(server: RunningServer, tags: range) -> None:
+    client = await server.connect()
+    await client.init()
+    for tag in tags:
+        await client.subscribe(str(tag), large_document(tag))
+        await client.complete(str(tag))
+    await client.close()
+
+
+async def test_distinct_large_documents_are_bounded_by_the_cache_budget(make_server: ServerFactory) -> None:
+    """300 distinct 27 KB documents from three clients at once: each is compiled (in a worker
+    thread) and registered, the cache stays within its byte budget and RSS grows by far less
+    than the 600 MiB it once took."""
+    server = await make_server(max_subscribes_per_second=None, max_messages_per_second=None)
+    before = rss()
+    await asyncio.gather(*(subscribe_distinct_documents(server, range(n, 300, 3)) for n in range(3)))
+    await wait_until(lambda: server.metrics()["subscriptions_registered"] >= 300, what="300 subscriptions")
+    await wait_until(engine_is_empty(server), what="cleanup")
+    grown = rss() - before
+    metrics = server.metrics()
+    assert metrics["subscriptions_registered"] == 300  # none refused
+    assert metrics["cached_documents"] == 300
+    assert 0 < metrics["cached_document_bytes"] <= server.manager.config.document_cache_bytes
+    assert grown < 150 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
+    await assert_still_serves(server)
+
+
+async def test_the_document_cache_budget_holds_over_sockets(make_server: ServerFactory) -> None:
+    server = await make_server(
+        max_subscribes_per_second=None, max_messages_per_second=None, document_cache_bytes=256 * 1024
+    )
+    await subscribe_distinct_documents(server, range(40))
+    await wait_until(lambda: server.metrics()["subscriptions_registered"] >= 40, what="40 subscriptions")
+    metrics = server.metrics()
+    assert metrics["cached_document_bytes"] <= 256 * 1024
+    assert 1 <= metrics["cached_documents"] < 40
+    await assert_still_serves(server)
+
+
 # -- 3. a ping flood from a client that never reads ------------------------------------------------
 
 PINGS = b"".join(ws_frame(9, b"p" * 125) for _ in range(1000))  # 131 KB of pings

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from typing import Any
 
 import pytest
@@ -181,3 +182,35 @@ def test_fields_are_checked_against_the_application_s_schema() -> None:
     with pytest.raises(ConfigurationError, match="requires user, which the schema's field does not take"):
         manager.add_field("messageAdded", needs_user)
     manager.add_field("messageAdded", lambda event, *, room, context: event)
+
+
+class RecordingExecutor:
+    """The manager's executor, recording which thread inspects each document."""
+
+    def __init__(self, executor: Any) -> None:
+        self._executor = executor
+        self.inspected_on: list[str] = []
+
+    def inspect_subscription(self, *args: Any) -> Any:
+        self.inspected_on.append(threading.current_thread().name)
+        return self._executor.inspect_subscription(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._executor, name)
+
+
+async def test_new_documents_are_compiled_off_the_event_loop() -> None:
+    manager = SubscriptionManager()
+    manager.add_field("messageAdded", channel="room:{room}")
+    recording = RecordingExecutor(manager.executor)
+    manager.executor = recording  # type: ignore[assignment]
+    await manager.subscribe_async("c", "s", QUERY, None, None, ConnectionContext())
+    await manager.subscribe_async("c", "t", QUERY, None, None, ConnectionContext())  # cached now
+    with pytest.raises(GraphQLDocumentError, match="syntax error"):
+        await manager.subscribe_async("c", "u", "subscription {", None, None, ConnectionContext())
+    loop_thread = threading.current_thread().name
+    assert recording.inspected_on[0].startswith("fraiseql-compile")
+    assert recording.inspected_on[1] == loop_thread
+    assert recording.inspected_on[2].startswith("fraiseql-compile")
+    assert manager.executor.get_metrics()["active_subscriptions"] == 2
+    await manager.shutdown()

@@ -5,22 +5,26 @@
 //! schema, type conditions are matched against the value's `__typename`; the schema issue
 //! replaces that with exact type information.
 
-use std::cell::Cell;
-use std::num::NonZeroUsize;
+mod cache;
+mod estimate;
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use apollo_compiler::ast::{self, Definition, OperationType, Selection};
-use apollo_compiler::executable::ExecutableDocument;
-use apollo_compiler::parser::{LineColumn, SourceMap};
+use apollo_compiler::executable;
+use apollo_compiler::parser::{LineColumn, SourceMap, SourceSpan};
 use apollo_compiler::schema::ExtendedType;
 use apollo_compiler::validation::Valid;
 use apollo_compiler::Node;
-use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::error::{EngineError, EngineResult, GraphQLError, Location};
 use crate::schema::SchemaModel;
+
+pub use cache::{DocumentCache, DEFAULT_DOCUMENT_CACHE_BYTES};
 
 /// What a subscription document may ask for. Every limit has a safe default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,31 +56,34 @@ fn too_many_selections(limit: usize) -> EngineError {
 }
 
 /// A `@skip`/`@include` condition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Condition {
     Skip(BoolArgument),
     Include(BoolArgument),
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum BoolArgument {
     Literal(bool),
     Variable(String),
 }
 
-/// The document's selection, independent of variables, fragments inlined.
+/// The document's selection, independent of variables, fragments inlined, repeated fields
+/// merged (see [`merge_repeated_fields`]). This tree is what a cached document mostly holds.
 #[derive(Debug, Clone)]
 enum RawSelection {
     Field(RawField),
-    Fragment { type_condition: Option<Arc<str>>, conditions: Vec<Condition>, selections: Vec<RawSelection> },
+    Fragment { type_condition: Option<Arc<str>>, conditions: Box<[Condition]>, selections: Vec<RawSelection> },
 }
 
 #[derive(Debug, Clone)]
 struct RawField {
+    /// Shares the allocation of `name` unless aliased; names are interned per document.
     response_key: Arc<str>,
     name: Arc<str>,
-    arguments: Vec<(String, Node<ast::Value>)>,
-    conditions: Vec<Condition>,
+    /// Only root-level fields keep their arguments: nothing below the root reads them.
+    arguments: Box<[(String, Node<ast::Value>)]>,
+    conditions: Box<[Condition]>,
     selections: Vec<RawSelection>,
     has_selection_set: bool,
     /// With a schema: the field's declared type (`None` for `__typename`).
@@ -102,15 +109,67 @@ pub struct CompiledOperation {
     pub root_field: Arc<str>,
     variables: Vec<VariableDefinition>,
     root: RawField,
-    /// With a schema: the validated document, for coercing variables to their types.
+    /// With a schema: what coercing variables to their types needs.
     typed: Option<TypedDocument>,
     limits: DocumentLimits,
+    /// See [`CompiledOperation::estimated_bytes`].
+    estimated_bytes: usize,
 }
 
+/// The part of a schema-validated document that variable coercion reads. The validated
+/// document itself is not kept: it holds the source text and every selection again, several
+/// times the size of the plan.
 #[derive(Debug)]
 struct TypedDocument {
     schema: SchemaModel,
-    executable: Valid<ExecutableDocument>,
+    /// The operation with its variable definitions only (no selections, no directives):
+    /// `coerce_variable_values` reads nothing else.
+    variables_operation: executable::Operation,
+    /// Where each variable definition (and its named type) is, for the locations of coercion
+    /// errors, which the source text is no longer there to answer.
+    variable_locations: Vec<(SourceSpan, Location)>,
+}
+
+impl TypedDocument {
+    fn new(schema: SchemaModel, operation: &executable::Operation, sources: &SourceMap) -> Self {
+        let mut variable_locations = Vec::new();
+        let mut record = |span: Option<SourceSpan>| {
+            if let Some((span, position)) = span.and_then(|span| Some((span, span.line_column(sources)?))) {
+                variable_locations.push((span, Location { line: position.line, column: position.column }));
+            }
+        };
+        let variables = operation
+            .variables
+            .iter()
+            .map(|definition| {
+                record(definition.location());
+                record(definition.ty.inner_named_type().location());
+                let trimmed = ast::VariableDefinition {
+                    name: definition.name.clone(),
+                    ty: definition.ty.clone(),
+                    default_value: definition.default_value.clone(),
+                    directives: ast::DirectiveList::default(),
+                };
+                match definition.location() {
+                    Some(span) => Node::new_parsed(trimmed, span),
+                    None => Node::new(trimmed),
+                }
+            })
+            .collect();
+        let variables_operation = executable::Operation {
+            operation_type: operation.operation_type,
+            name: operation.name.clone(),
+            variables,
+            directives: executable::DirectiveList::default(),
+            selection_set: executable::SelectionSet::new(operation.selection_set.ty.clone()),
+        };
+        variable_locations.shrink_to_fit();
+        Self { schema, variables_operation, variable_locations }
+    }
+
+    fn location_of(&self, span: SourceSpan) -> Option<Location> {
+        self.variable_locations.iter().find(|(known, _)| *known == span).map(|(_, location)| *location)
+    }
 }
 
 /// What a subscription's events are shaped by: the operation with its variables applied.
@@ -253,14 +312,14 @@ impl CompiledOperation {
             Ok(document) => document,
             Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
         };
-        let typed = match schema {
+        let executable = match schema {
             Some(schema) => match document.to_executable_validate(schema.valid()) {
-                Ok(executable) => Some(TypedDocument { schema: schema.clone(), executable }),
+                Ok(executable) => Some(executable),
                 Err(with_errors) => return Err(EngineError::Document(diagnostics(&with_errors.errors))),
             },
             None => None,
         };
-        if typed.is_some() {
+        if executable.is_some() {
             // Already validated with every rule, types included.
         } else if let Err(errors) = document.validate_standalone_executable() {
             // Without a schema the built-in directives are unknown to the validator.
@@ -273,7 +332,7 @@ impl CompiledOperation {
             }
         }
         let operation = select_operation(&document, operation_name)?;
-        if typed.is_none() {
+        if executable.is_none() {
             check_variable_usage(&document, operation)?;
         }
         if operation.operation_type != OperationType::Subscription {
@@ -295,6 +354,18 @@ impl CompiledOperation {
                 _ => None,
             })
             .collect();
+        let typed = match (schema, &executable) {
+            (Some(schema), Some(executable)) => {
+                let operation = executable
+                    .operations
+                    .get(operation_name)
+                    .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.message().to_string())]))?;
+                Some(TypedDocument::new(schema.clone(), operation, &executable.sources))
+            }
+            _ => None,
+        };
+        // Only `typed` is kept of the validated document.
+        drop(executable);
         let schema_valid = typed.as_ref().map(|typed| typed.schema.valid());
         let root_type = schema_valid
             .and_then(|schema| schema.schema_definition.subscription.as_ref())
@@ -304,10 +375,11 @@ impl CompiledOperation {
             sources: &document.sources,
             count: Cell::new(0),
             aliases: Cell::new(0),
+            names: RefCell::default(),
             schema: schema_valid,
             limits,
         };
-        let mut root_selections = context.selections(&operation.selection_set, 0, root_type.as_deref())?;
+        let mut root_selections = context.selections(&operation.selection_set, 0, root_type.as_deref(), Level::Root)?;
         let root = single_root_field(&mut root_selections, operation, &document.sources)?;
         let variables = operation
             .variables
@@ -319,7 +391,7 @@ impl CompiledOperation {
                 default: definition.default_value.as_ref().map(|value| const_value(value)),
             })
             .collect();
-        Ok(Self {
+        let mut compiled = Self {
             id: NEXT_OPERATION_ID.fetch_add(1, Ordering::Relaxed),
             operation_name: operation.name.as_ref().map(ToString::to_string),
             root_field: root.name.clone(),
@@ -327,18 +399,25 @@ impl CompiledOperation {
             root,
             typed,
             limits,
-        })
+            estimated_bytes: 0,
+        };
+        compiled.estimated_bytes = estimate::operation_bytes(&compiled);
+        Ok(compiled)
+    }
+
+    /// A conservative estimate of the memory this operation holds once compiled: itself in its
+    /// `Arc`, and every block it owns, each rounded up and charged the allocator's bookkeeping
+    /// (see the `estimate` module). The schema is shared and not counted. Computed once, when
+    /// compiled; the document cache is bounded by it.
+    pub fn estimated_bytes(&self) -> usize {
+        self.estimated_bytes
     }
 
     /// Applies defaults to `variables` and checks that required ones are given; with a schema,
     /// coerces each value to its declared type as the specification's CoerceVariableValues does.
     pub fn coerce_variables(&self, variables: &Map<String, Value>) -> EngineResult<Map<String, Value>> {
         if let Some(typed) = &self.typed {
-            let operation = typed
-                .executable
-                .operations
-                .get(self.operation_name.as_deref())
-                .map_err(|error| EngineError::Document(vec![GraphQLError::new(error.message().to_string())]))?;
+            let operation = &typed.variables_operation;
             // apollo-compiler has its own JSON map type: convert through serde (cold path).
             let values: apollo_compiler::response::JsonMap =
                 serde_json::from_value(Value::Object(variables.clone()))
@@ -349,11 +428,9 @@ impl CompiledOperation {
                     _ => Err(EngineError::Document(vec![GraphQLError::new("variables could not be coerced")])),
                 },
                 Err(error) => {
-                    let json = error.to_graphql_error(&typed.executable.sources);
-                    let mut error = GraphQLError::new(json.message);
-                    error.locations =
-                        json.locations.iter().map(|l| Location { line: l.line, column: l.column }).collect();
-                    Err(EngineError::Document(vec![error]))
+                    let mut graphql_error = GraphQLError::new(error.message().to_string());
+                    graphql_error.locations.extend(error.location().and_then(|span| typed.location_of(span)));
+                    Err(EngineError::Document(vec![graphql_error]))
                 }
             };
         }
@@ -585,10 +662,71 @@ fn single_root_field(
     }
     // Several selections of the same root key merge into one.
     let mut merged = fields.remove(0);
-    for field in fields {
-        merged.selections.extend(field.selections);
+    if !fields.is_empty() {
+        for field in fields {
+            merged.selections.extend(field.selections);
+        }
+        merged.selections = merge_repeated_fields(std::mem::take(&mut merged.selections));
     }
     Ok(merged)
+}
+
+/// Merges the repeated fields of one selection set that GraphQL's field merging makes one
+/// response field, so that `{ id id id … }` is planned once, not once per repeat. Only rewrites
+/// after which `Binder::collect` collects exactly the same fields, sub-selections and order:
+/// - a later field without sub-selections, with the response key and `@skip`/`@include`
+///   conditions of an earlier one, adds nothing: whenever it is included, the earlier one was
+///   collected before it;
+/// - a later field with sub-selections joins the previous field of its response key when their
+///   conditions match and no fragment lies between them (a fragment could add to that key's
+///   sub-selections in between, and sub-selections are collected in document order).
+fn merge_repeated_fields(selections: Vec<RawSelection>) -> Vec<RawSelection> {
+    if selections.len() < 2 {
+        return selections;
+    }
+    let mut kept: Vec<RawSelection> = Vec::with_capacity(selections.len());
+    let mut seen: HashSet<(Arc<str>, Box<[Condition]>)> = HashSet::new();
+    // The last kept field of each response key since the last fragment, by index in `kept`.
+    let mut open: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut grown = Vec::new();
+    for selection in selections {
+        let field = match selection {
+            RawSelection::Field(field) => field,
+            fragment @ RawSelection::Fragment { .. } => {
+                open.clear();
+                kept.push(fragment);
+                continue;
+            }
+        };
+        let key = (field.response_key.clone(), field.conditions.clone());
+        if field.selections.is_empty() && seen.contains(&key) {
+            continue;
+        }
+        if !field.selections.is_empty() {
+            if let Some(&index) = open.get(&field.response_key) {
+                if let RawSelection::Field(previous) = &mut kept[index] {
+                    if previous.has_selection_set && previous.conditions == field.conditions {
+                        previous.selections.extend(field.selections);
+                        grown.push(index);
+                        continue;
+                    }
+                }
+            }
+        }
+        open.insert(field.response_key.clone(), kept.len());
+        seen.insert(key);
+        kept.push(RawSelection::Field(field));
+    }
+    grown.sort_unstable();
+    grown.dedup();
+    for index in grown {
+        // Each side was merged on its own; together they may repeat each other.
+        if let RawSelection::Field(field) = &mut kept[index] {
+            field.selections = merge_repeated_fields(std::mem::take(&mut field.selections));
+        }
+    }
+    kept.shrink_to_fit();
+    kept
 }
 
 fn flatten_root(selections: Vec<RawSelection>, fields: &mut Vec<RawField>) {
@@ -600,30 +738,64 @@ fn flatten_root(selections: Vec<RawSelection>, fields: &mut Vec<RawField>) {
     }
 }
 
+/// Whether a selection set holds the operation's root fields (directly or through fragments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Level {
+    Root,
+    Nested,
+}
+
 struct CompileContext<'a> {
     fragments: &'a [&'a Node<ast::FragmentDefinition>],
     sources: &'a SourceMap,
     /// Selections produced so far (fragments expanded), against the limit.
     count: Cell<usize>,
     aliases: Cell<usize>,
+    /// Names and aliases of this document, one allocation each.
+    names: RefCell<HashSet<Arc<str>>>,
     schema: Option<&'a Valid<apollo_compiler::Schema>>,
     limits: DocumentLimits,
 }
 
 impl CompileContext<'_> {
+    fn intern(&self, name: &str) -> Arc<str> {
+        let mut names = self.names.borrow_mut();
+        if let Some(known) = names.get(name) {
+            return known.clone();
+        }
+        let interned: Arc<str> = Arc::from(name);
+        names.insert(interned.clone());
+        interned
+    }
+
     fn selections(
         &self,
         selections: &[Selection],
         depth: usize,
         parent: Option<&str>,
+        level: Level,
     ) -> EngineResult<Vec<RawSelection>> {
         if depth > self.limits.max_depth {
             return Err(limit_error(format!("The document is nested deeper than {} levels.", self.limits.max_depth)));
         }
-        selections.iter().map(|selection| self.selection(selection, depth, parent)).collect()
+        let selections = selections
+            .iter()
+            .map(|selection| self.selection(selection, depth, parent, level))
+            .collect::<EngineResult<Vec<_>>>()?;
+        // The root fields are checked and merged by `single_root_field`, every one of them seen.
+        Ok(match level {
+            Level::Root => selections,
+            Level::Nested => merge_repeated_fields(selections),
+        })
     }
 
-    fn selection(&self, selection: &Selection, depth: usize, parent: Option<&str>) -> EngineResult<RawSelection> {
+    fn selection(
+        &self,
+        selection: &Selection,
+        depth: usize,
+        parent: Option<&str>,
+        level: Level,
+    ) -> EngineResult<RawSelection> {
         self.count.set(self.count.get() + 1);
         if self.count.get() > self.limits.max_selections {
             return Err(too_many_selections(self.limits.max_selections));
@@ -644,16 +816,26 @@ impl CompileContext<'_> {
                     _ => None,
                 };
                 let child_parent = ty.as_ref().map(|ty| ty.inner_named_type().to_string());
-                RawSelection::Field(RawField {
-                    response_key: Arc::from(field.alias.as_ref().unwrap_or(&field.name).as_str()),
-                    name: Arc::from(field.name.as_str()),
-                    arguments: field
+                let arguments = match level {
+                    Level::Root => field
                         .arguments
                         .iter()
                         .map(|argument| (argument.name.to_string(), argument.value.clone()))
                         .collect(),
+                    Level::Nested => Box::default(),
+                };
+                let name = self.intern(field.name.as_str());
+                RawSelection::Field(RawField {
+                    response_key: field.alias.as_ref().map_or_else(|| name.clone(), |alias| self.intern(alias)),
+                    name,
+                    arguments,
                     conditions: self.conditions(&field.directives)?,
-                    selections: self.selections(&field.selection_set, depth + 1, child_parent.as_deref())?,
+                    selections: self.selections(
+                        &field.selection_set,
+                        depth + 1,
+                        child_parent.as_deref(),
+                        Level::Nested,
+                    )?,
                     has_selection_set: !field.selection_set.is_empty(),
                     ty,
                     location: field
@@ -664,9 +846,9 @@ impl CompileContext<'_> {
             Selection::InlineFragment(fragment) => {
                 let inner = fragment.type_condition.as_ref().map(|name| name.as_str()).or(parent);
                 RawSelection::Fragment {
-                    type_condition: fragment.type_condition.as_ref().map(|name| Arc::from(name.as_str())),
+                    type_condition: fragment.type_condition.as_ref().map(|name| self.intern(name)),
                     conditions: self.conditions(&fragment.directives)?,
-                    selections: self.selections(&fragment.selection_set, depth + 1, inner)?,
+                    selections: self.selections(&fragment.selection_set, depth + 1, inner, level)?,
                 }
             }
             Selection::FragmentSpread(spread) => {
@@ -678,19 +860,20 @@ impl CompileContext<'_> {
                     )]));
                 };
                 RawSelection::Fragment {
-                    type_condition: Some(Arc::from(fragment.type_condition.as_str())),
+                    type_condition: Some(self.intern(&fragment.type_condition)),
                     conditions: self.conditions(&spread.directives)?,
                     selections: self.selections(
                         &fragment.selection_set,
                         depth + 1,
                         Some(fragment.type_condition.as_str()),
+                        level,
                     )?,
                 }
             }
         })
     }
 
-    fn conditions(&self, directives: &ast::DirectiveList) -> EngineResult<Vec<Condition>> {
+    fn conditions(&self, directives: &ast::DirectiveList) -> EngineResult<Box<[Condition]>> {
         let mut conditions = Vec::new();
         for directive in directives.iter() {
             let make: fn(BoolArgument) -> Condition = match directive.name.as_str() {
@@ -710,7 +893,7 @@ impl CompileContext<'_> {
             };
             conditions.push(make(argument));
         }
-        Ok(conditions)
+        Ok(conditions.into())
     }
 }
 
@@ -1042,66 +1225,6 @@ fn diagnostics(list: &apollo_compiler::validation::DiagnosticList) -> Vec<GraphQ
     errors
 }
 
-/// Compiled operations by document text and operation name, bounded (least recently used evicted):
-/// thousands of clients send the same document, and nobody may grow it without limit.
-type DocumentKey = (Box<str>, Option<Box<str>>);
-
-pub struct DocumentCache {
-    entries: Mutex<lru::LruCache<DocumentKey, Arc<CompiledOperation>>>,
-    /// The schema and its generation: a document compiled against an older generation is
-    /// not cached (the schema changed while it was compiled).
-    schema: Mutex<(Option<SchemaModel>, u64)>,
-    limits: DocumentLimits,
-}
-
-impl DocumentCache {
-    pub fn new(capacity: usize) -> Self {
-        Self::with_schema(capacity, None, DocumentLimits::default())
-    }
-
-    /// A cache whose documents are validated against `schema` and `limits`.
-    pub fn with_schema(capacity: usize, schema: Option<SchemaModel>, limits: DocumentLimits) -> Self {
-        let capacity = NonZeroUsize::new(capacity.max(1)).unwrap_or(NonZeroUsize::MIN);
-        Self { entries: Mutex::new(lru::LruCache::new(capacity)), schema: Mutex::new((schema, 0)), limits }
-    }
-
-    /// Replaces the schema; documents compiled against the old one are forgotten.
-    pub fn set_schema(&self, schema: Option<SchemaModel>) {
-        let mut current = self.schema.lock();
-        *current = (schema, current.1 + 1);
-        // Cleared while the schema lock is held: a concurrent put sees the new generation.
-        self.entries.lock().clear();
-    }
-
-    pub fn schema(&self) -> Option<SchemaModel> {
-        self.schema.lock().0.clone()
-    }
-
-    pub fn get_or_compile(&self, query: &str, operation_name: Option<&str>) -> EngineResult<Arc<CompiledOperation>> {
-        let key = (Box::from(query), operation_name.map(Box::from));
-        if let Some(found) = self.entries.lock().get(&key) {
-            return Ok(found.clone());
-        }
-        // Compile outside the lock: a slow document must not stall other subscribers.
-        let (schema, generation) = self.schema.lock().clone();
-        let compiled = Arc::new(CompiledOperation::compile_with(query, operation_name, schema.as_ref(), self.limits)?);
-        let current = self.schema.lock();
-        if current.1 == generation {
-            self.entries.lock().put(key, compiled.clone());
-        }
-        drop(current);
-        Ok(compiled)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1235,6 +1358,41 @@ mod tests {
             messages(compile(&format!("subscription {{ a {{ {} }} }}", "b ".repeat(30))))[0].contains("larger than 40")
         );
         assert!(compile("subscription { a { x: b } }").is_ok());
+    }
+
+    #[test]
+    fn repeated_fields_are_kept_once() {
+        let query = format!("subscription {{ a {{ {} b {{ x }} b {{ x y }} }} }}", vec!["id"; 9000].join(" "));
+        let op = CompiledOperation::compile(&query, None).unwrap();
+        let keys = |selections: &[RawSelection]| -> Vec<String> {
+            selections
+                .iter()
+                .map(|selection| match selection {
+                    RawSelection::Field(field) => field.response_key.to_string(),
+                    RawSelection::Fragment { .. } => "...".to_owned(),
+                })
+                .collect()
+        };
+        assert_eq!(keys(&op.root.selections), ["id", "b"]);
+        let RawSelection::Field(b) = &op.root.selections[1] else { panic!() };
+        assert_eq!(keys(&b.selections), ["x", "y"]);
+        // Different conditions, or a fragment in between, keep repeats apart.
+        let kept = "subscription($v: Boolean!) { a { id id @skip(if: $v) b { x } ... { b { y } } b { z } } }";
+        let op = CompiledOperation::compile(kept, None).unwrap();
+        assert_eq!(keys(&op.root.selections), ["id", "id", "b", "...", "b"]);
+    }
+
+    #[test]
+    fn coercion_errors_locate_the_variable_without_the_document() {
+        let schema =
+            SchemaModel::parse("type Query { ok: Int } type Subscription { tick(room: String!): Int }").unwrap();
+        let query = "subscription Op(\n  $room: String!) { tick(room: $room) }";
+        let op = CompiledOperation::compile_with(query, None, Some(&schema), DocumentLimits::default()).unwrap();
+        let Err(EngineError::Document(errors)) = op.coerce_variables(&Map::new()) else { panic!() };
+        assert_eq!(errors[0].message, "missing value for non-null variable 'room'");
+        assert_eq!(errors[0].locations, [Location { line: 2, column: 3 }]);
+        let given = json!({"room": "lobby"}).as_object().unwrap().clone();
+        assert_eq!(Value::Object(op.coerce_variables(&given).unwrap()), json!({"room": "lobby"}));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use ahash::RandomState;
 use parking_lot::{Mutex, RwLock};
 use serde_json::{Map, Value};
 
-use crate::document::{DocumentCache, DocumentLimits, ShapePlan};
+use crate::document::{DocumentCache, DocumentLimits, ShapePlan, DEFAULT_DOCUMENT_CACHE_BYTES};
 use crate::error::{EngineError, EngineResult, GraphQLError};
 use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::filter::{Filter, FilterInputs};
@@ -46,6 +46,9 @@ pub struct EngineConfig {
     pub max_queued_frames: usize,
     pub overflow: OverflowPolicy,
     pub document_cache_size: usize,
+    /// Estimated bytes the cached documents may hold (see `CompiledOperation::estimated_bytes`);
+    /// least recently used documents are evicted beyond it, and a larger document is not cached.
+    pub document_cache_bytes: usize,
     pub scope_fields: ScopeFields,
     /// Validate documents against this schema (every rule) and coerce variables to its types.
     pub schema: Option<SchemaModel>,
@@ -62,6 +65,7 @@ impl Default for EngineConfig {
             max_queued_frames: 1000,
             overflow: OverflowPolicy::DropOldest,
             document_cache_size: 1000,
+            document_cache_bytes: DEFAULT_DOCUMENT_CACHE_BYTES,
             scope_fields: ScopeFields::default(),
             schema: None,
             document_limits: DocumentLimits::default(),
@@ -358,7 +362,8 @@ impl Default for Engine {
 impl Engine {
     pub fn new(config: EngineConfig) -> Self {
         let documents =
-            DocumentCache::with_schema(config.document_cache_size, config.schema.clone(), config.document_limits);
+            DocumentCache::with_schema(config.document_cache_size, config.schema.clone(), config.document_limits)
+                .with_max_bytes(config.document_cache_bytes);
         Self {
             inner: Arc::new(Inner {
                 config,
@@ -850,6 +855,17 @@ impl Engine {
 
     pub fn cached_documents(&self) -> usize {
         self.inner.documents.len()
+    }
+
+    /// The estimated bytes the cached documents hold (at most `document_cache_bytes`).
+    pub fn cached_document_bytes(&self) -> usize {
+        self.inner.documents.bytes()
+    }
+
+    /// Whether a document is compiled and cached (`inspect` and `register` would not compile
+    /// it). Compiles nothing and does not refresh the document's place in the eviction order.
+    pub fn is_document_cached(&self, query: &str, operation_name: Option<&str>) -> bool {
+        self.inner.documents.contains(query, operation_name)
     }
 
     fn connection(&self, connection_id: &str) -> Option<Arc<Connection>> {

@@ -17,7 +17,7 @@ pub mod rate;
 pub mod schema;
 pub mod shape;
 
-pub use document::{CompiledOperation, DocumentLimits, ShapePlan};
+pub use document::{CompiledOperation, DocumentCache, DocumentLimits, ShapePlan, DEFAULT_DOCUMENT_CACHE_BYTES};
 pub use engine::{
     Engine, EngineConfig, OperationInfo, PublishOutcome, ReadyNotifier, Registration, ResolverErrorPolicy, ResolverId,
     ResolverJob, ResolverOutcome, SubscriptionRef,

@@ -310,6 +310,7 @@ impl PySubscriptionExecutor {
         tenant_field=Some("tenant_id".to_owned()),
         user_field=Some("user_id".to_owned()),
         document_cache_size=1000,
+        document_cache_bytes=67_108_864,
         schema_sdl=None,
         max_document_size=32768,
         max_depth=32,
@@ -321,7 +322,7 @@ impl PySubscriptionExecutor {
         sync_resolver_threads=32,
         slow_resolver_threshold=Some(1.0),
         max_frames_per_second=None,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0, max_frames_per_second=None)")]
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, document_cache_bytes=67108864, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0, max_frames_per_second=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -332,6 +333,7 @@ impl PySubscriptionExecutor {
         tenant_field: Option<String>,
         user_field: Option<String>,
         document_cache_size: i64,
+        document_cache_bytes: i64,
         schema_sdl: Option<&str>,
         max_document_size: i64,
         max_depth: i64,
@@ -358,6 +360,7 @@ impl PySubscriptionExecutor {
                 .ok_or_else(|| config_error(format!("{name} must be at least 1, not {value}")))
         };
         at_least_one("document_cache_size", document_cache_size)?;
+        let document_cache_bytes = at_least_one("document_cache_bytes", document_cache_bytes)?;
         let document_limits = DocumentLimits {
             max_size: at_least_one("max_document_size", max_document_size)?,
             max_depth: at_least_one("max_depth", max_depth)?,
@@ -397,6 +400,7 @@ impl PySubscriptionExecutor {
             max_queued_frames: max_queued_frames as usize,
             overflow,
             document_cache_size: document_cache_size as usize,
+            document_cache_bytes,
             scope_fields: ScopeFields { tenant_field, user_field },
             schema,
             document_limits,
@@ -515,6 +519,12 @@ impl PySubscriptionExecutor {
         self.engine.config().max_frames_per_second
     }
 
+    /// Estimated bytes the cached compiled documents may hold.
+    #[getter]
+    fn document_cache_bytes(&self) -> usize {
+        self.engine.config().document_cache_bytes
+    }
+
     #[getter]
     fn max_queued_frames(&self) -> usize {
         self.engine.config().max_queued_frames
@@ -621,6 +631,14 @@ impl PySubscriptionExecutor {
         dict.set_item("arguments", convert::object_to_python(py, &info.arguments)?)?;
         dict.set_item("variables", convert::object_to_python(py, &info.variables)?)?;
         Ok(dict)
+    }
+
+    /// Whether the document is compiled and cached, so that `inspect_subscription` and
+    /// `register_subscription` will not compile it. Compiles nothing and does not refresh the
+    /// document's place in the cache's eviction order.
+    #[pyo3(signature = (query, operation_name=None))]
+    fn is_document_cached(&self, query: &str, operation_name: Option<&str>) -> bool {
+        self.engine.is_document_cached(query, operation_name)
     }
 
     /// Runs `resolver(event, variables)` for this subscription's events instead of sending the
@@ -859,6 +877,7 @@ impl PySubscriptionExecutor {
             ("subscriptions_completed", snapshot.subscriptions_completed),
             ("subscriptions_terminated_by_error", snapshot.subscriptions_terminated_by_error),
             ("cached_documents", self.engine.cached_documents() as u64),
+            ("cached_document_bytes", self.engine.cached_document_bytes() as u64),
             ("registered_resolvers", self.resolvers.lock().len() as u64),
         ];
         for (name, value) in counters {

@@ -170,6 +170,7 @@ class PySubscriptionExecutor:
         tenant_field: str | None = "tenant_id",
         user_field: str | None = "user_id",
         document_cache_size: int = 1000,
+        document_cache_bytes: int = 67108864,
         schema_sdl: str | None = None,
         max_document_size: int = 32768,
         max_depth: int = 32,
@@ -234,6 +235,15 @@ class PySubscriptionExecutor:
         """Resolver calls slower than this many seconds are logged (once per field and minute)."""
 
     @property
+    def document_cache_bytes(self) -> int:
+        """Estimated bytes the cached compiled documents may hold (64 MiB by default).
+
+        Least recently used documents are evicted beyond it, and a document whose entry alone
+        is larger is compiled but not cached. ``get_metrics()["cached_document_bytes"]`` is the
+        current total.
+        """
+
+    @property
     def max_queued_frames(self) -> int:
         """Frames kept per connection before the overflow policy applies."""
 
@@ -278,6 +288,15 @@ class PySubscriptionExecutor:
         Returns ``root_field``, ``response_key``, ``operation_name``, ``arguments`` (the root
         field's arguments, variables substituted) and ``variables`` (defaults applied). Raises
         ``GraphQLDocumentError`` like ``register_subscription``.
+        """
+
+    def is_document_cached(self, query: str, operation_name: str | None = None) -> bool:
+        """Whether the document is compiled and cached, so that ``inspect_subscription`` and
+        ``register_subscription`` will not compile it.
+
+        Compiles nothing and leaves the cache's eviction order as it is. A server uses it to
+        compile new documents (milliseconds for a large one) in a worker thread rather than on
+        its event loop.
         """
 
     def register_resolver(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
+import concurrent.futures
 import functools
 import inspect
 import json
@@ -136,6 +137,10 @@ class SubscriptionConfig:
     max_document_depth: int = 32
     max_selections: int = 10_000
     max_aliases: int = 100
+    #: Compiled documents kept, by count and by their estimated bytes (least recently used
+    #: evicted first; a document larger than the whole budget is compiled but not cached).
+    document_cache_size: int = 1000
+    document_cache_bytes: int = 64 * 1024 * 1024
     #: Frames kept per connection before ``overflow`` applies.
     max_queued_frames: int = 1000
     overflow: Literal["drop_oldest", "drop_newest"] = "drop_oldest"
@@ -292,6 +297,8 @@ class SubscriptionManager:
             max_depth=self.config.max_document_depth,
             max_selections=self.config.max_selections,
             max_aliases=self.config.max_aliases,
+            document_cache_size=self.config.document_cache_size,
+            document_cache_bytes=self.config.document_cache_bytes,
             serializers=self.config.serializers,
             max_queued_frames=self.config.max_queued_frames,
             overflow=self.config.overflow,
@@ -312,6 +319,8 @@ class SubscriptionManager:
         #: Open connections per user (``max_connections_per_user``).
         self._connections_per_user = PerKeyCount(self.config.max_connections_per_user)
         self._handlers: set[GraphQLTransportWSHandler] = set()
+        #: Where new documents are compiled (``subscribe_async``), created when first needed.
+        self._compile_threads: concurrent.futures.ThreadPoolExecutor | None = None
         # Resolvers bound to arguments and context, shared while subscriptions use them.
         self._bound_resolvers: weakref.WeakValueDictionary[str, functools.partial[Any]] = (
             weakref.WeakValueDictionary()
@@ -531,6 +540,46 @@ class SubscriptionManager:
         """Validate and register one subscription; raises ``GraphQLDocumentError``, or
         ``SubscriptionForbidden`` when the context lacks a scope or role the field requires."""
         info = self.executor.inspect_subscription(query, operation_name, variables)
+        self._register(connection_id, subscription_id, query, operation_name, info, context)
+
+    async def subscribe_async(
+        self,
+        connection_id: str,
+        subscription_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context: ConnectionContext,
+    ) -> None:
+        """``subscribe`` for code on the event loop: a document not compiled yet is compiled in
+        a worker thread (a large one takes milliseconds), so other connections are not kept
+        waiting; cached documents, the usual case, are registered at once."""
+        if self.executor.is_document_cached(query, operation_name):
+            info = self.executor.inspect_subscription(query, operation_name, variables)
+        else:
+            info = await asyncio.get_running_loop().run_in_executor(
+                self._compiler(), self.executor.inspect_subscription, query, operation_name, variables
+            )
+        self._register(connection_id, subscription_id, query, operation_name, info, context)
+
+    def _compiler(self) -> concurrent.futures.ThreadPoolExecutor:
+        # Two threads: compiling releases the GIL, and leaves a core to the loop on small machines.
+        # Each connection reads its messages in order, so at most one compile per connection waits.
+        if self._compile_threads is None:
+            self._compile_threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=2, thread_name_prefix="fraiseql-compile"
+            )
+        return self._compile_threads
+
+    def _register(
+        self,
+        connection_id: str,
+        subscription_id: str,
+        query: str,
+        operation_name: str | None,
+        info: dict[str, Any],
+        context: ConnectionContext,
+    ) -> None:
         field_ = self.fields.get(info["root_field"])
         if field_ is None:
             message = f'Cannot query field "{info["root_field"]}" on type "Subscription".'
@@ -612,4 +661,7 @@ class SubscriptionManager:
         handlers = list(self._handlers)
         if handlers:
             await asyncio.gather(*(handler.shutdown() for handler in handlers), return_exceptions=True)
+        if self._compile_threads is not None:
+            self._compile_threads.shutdown(wait=False, cancel_futures=True)
+            self._compile_threads = None
         self.executor.shutdown()

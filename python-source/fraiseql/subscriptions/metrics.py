@@ -37,6 +37,7 @@ _GAUGES = {
     "active_groups": "Groups of identical subscriptions (one shaping and serialization per event each).",
     "pending_resolver_jobs": "Resolver calls started and not finished.",
     "cached_documents": "Compiled GraphQL documents in the cache.",
+    "cached_document_bytes": "Estimated bytes the cached compiled documents hold (document_cache_bytes).",
     "registered_resolvers": "Distinct resolver callables in use.",
 }
 _COUNTERS = {

@@ -448,7 +448,7 @@ class GraphQLTransportWSHandler:
             )
             return
         try:
-            self.manager.subscribe(
+            await self.manager.subscribe_async(
                 self.connection_id, subscription_id, query, operation_name, variables, self.context
             )
         except (GraphQLDocumentError, SubscriptionForbidden) as error:
