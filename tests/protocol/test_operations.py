@@ -28,8 +28,9 @@ def _next(subscription_id: str, field: str, value: object) -> dict[str, Any]:
 
 @pytest.fixture
 async def ending_server(make_server: ServerFactory) -> RunningServer:
-    """A server whose failed resolvers end their subscriptions (``resolver_errors="end_stream"``)."""
-    return await make_server(resolver_errors="end_stream")
+    """A server whose failed resolvers end their subscriptions (``resolver_errors="end_stream"``)
+    and tell clients what they raised (``expose_resolver_errors``)."""
+    return await make_server(resolver_errors="end_stream", expose_resolver_errors=True)
 
 
 async def _ready(server: RunningServer) -> Client:
@@ -220,7 +221,8 @@ async def test_resolver_failure_is_a_field_error_and_the_stream_goes_on(server: 
     assert "raw event" not in json.dumps(message)
     assert message["payload"]["data"] == {"failing": None}
     (error,) = message["payload"]["errors"]
-    assert "ResolverExploded" in error["message"]
+    # The exception's text stays in the log.
+    assert error["message"] == 'Resolver for "failing" failed.'
     assert (error["path"], error["locations"]) == (["failing"], [{"line": 1, "column": 16}])
     assert error["extensions"] == {"code": "RESOLVER_ERROR"}
     await server.publish("failing", {"n": 2})
@@ -246,7 +248,8 @@ async def test_end_stream_resolver_failure_sends_error_and_others_continue(
     assert error["id"] == "f"
     assert error["type"] == "error"
     assert isinstance(error["payload"], list)
-    assert "ResolverExploded" in error["payload"][0]["message"]
+    exposed = 'Resolver for "failing" raised ResolverExploded: resolver exploded'
+    assert error["payload"][0]["message"] == exposed
     assert error["payload"][0]["extensions"]["code"] == "RESOLVER_ERROR"
     # The failed subscription is over: nothing more for it, and never a `complete`.
     await server.publish("failing", {"n": 3})

@@ -114,6 +114,27 @@ async def test_valid_subscribe_variants_are_accepted(server: RunningServer, payl
     }
 
 
+async def test_variables_json_cannot_carry_get_an_error_message(server: RunningServer) -> None:
+    """An integer beyond 64 bits is valid JSON the engine cannot take: that subscription gets an
+    ``error`` in the converter's words (never server internals) and the connection goes on."""
+    client = await server.connect()
+    await client.init()
+    await client.send_raw(
+        '{"id": "big", "type": "subscribe", "payload": {"query": "subscription($x: Int) { counter { n } }",'
+        ' "variables": {"x": 100000000000000000000}}}'
+    )
+    error = await client.receive_json()
+    assert (error["id"], error["type"]) == ("big", "error")
+    (detail,) = error["payload"]
+    assert detail["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert detail["message"].startswith(
+        "Variables could not be used: integer 100000000000000000000 does not fit"
+    )
+    assert "Traceback" not in detail["message"]
+    await client.subscribe("ok", COUNTER)
+    await wait_for_subscriptions(server, 1)
+
+
 @pytest.mark.parametrize(
     "message",
     [{"type": "complete"}, {"type": "complete", "id": ""}, {"type": "complete", "id": 3}],

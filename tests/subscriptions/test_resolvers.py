@@ -162,7 +162,7 @@ def test_raising_resolver_is_a_field_error_and_the_stream_goes_on(
         "data": {"a": None},
         "errors": [
             {
-                "message": 'Resolver for "a" raised ValueError: database is down',
+                "message": 'Resolver for "a" failed.',  # the exception's text is in the log only
                 "locations": [{"line": 1, "column": 16}],
                 "path": ["a"],
                 "extensions": {"code": "RESOLVER_ERROR"},
@@ -232,12 +232,16 @@ def test_unknown_resolver_error_policy_is_refused() -> None:
         PySubscriptionExecutor(resolver_errors="ignore")  # type: ignore[arg-type]
 
 
-def test_unserializable_result_is_an_error(executor: PySubscriptionExecutor) -> None:
+def test_unserializable_result_is_an_error(
+    executor: PySubscriptionExecutor, caplog: pytest.LogCaptureFixture
+) -> None:
     executor.register_subscription("c", "s", "subscription { a { id } }")
     executor.register_resolver("s", lambda event, variables: {"id": {1, 2}})
-    executor.publish_event("e", "a", {"id": 1})
+    with caplog.at_level(logging.ERROR, logger="fraiseql.subscriptions"):
+        executor.publish_event("e", "a", {"id": 1})
     error = decode(executor.next_event("s"))["payload"]["errors"][0]
-    assert "unsupported type 'set' at the resolver result[\"id\"]" in error["message"]
+    assert error["message"] == 'Resolver for "a" returned an unusable result.'
+    assert "unsupported type 'set' at the resolver result[\"id\"]" in caplog.text
 
 
 def test_slow_sync_resolver_times_out() -> None:
@@ -366,3 +370,30 @@ def test_resolvers_are_released_with_their_subscriptions(executor: PySubscriptio
     assert executor.get_metrics()["registered_resolvers"] == 1
     assert executor.close_connection("c") == 10
     assert executor.get_metrics()["registered_resolvers"] == 0
+
+
+def test_exception_text_reaches_clients_only_when_exposed(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(event: dict[str, Any]) -> dict[str, Any]:
+        raise ValueError("SELECT secret FROM users failed")
+
+    def unusable(event: dict[str, Any]) -> object:
+        return {"when": object()}
+
+    messages = {}
+    for expose in (False, True):
+        executor = PySubscriptionExecutor(expose_resolver_errors=expose)
+        assert executor.expose_resolver_errors is expose
+        executor.open_connection("c")
+        executor.register_subscription("c", "raises", "subscription { a { id } }", resolver=broken)
+        executor.register_subscription("c", "unusable", "subscription { b { id } }", resolver=unusable)
+        with caplog.at_level(logging.ERROR, logger="fraiseql.subscriptions"):
+            executor.publish_event("e", "a", {"id": 1})
+            executor.publish_event("e", "b", {"id": 1})
+        frames = [executor.next_event(name) for name in ("raises", "unusable")]
+        messages[expose] = [decode(frame)["payload"]["errors"][0]["message"] for frame in frames]
+    assert messages[False] == ['Resolver for "a" failed.', 'Resolver for "b" returned an unusable result.']
+    assert messages[True][0] == 'Resolver for "a" raised ValueError: SELECT secret FROM users failed'
+    assert messages[True][1].startswith('Resolver for "b" returned an unusable result: ')
+    # Either way the log has what happened.
+    assert "SELECT secret FROM users failed" in caplog.text
+    assert "object" in caplog.text

@@ -318,11 +318,12 @@ impl PySubscriptionExecutor {
         max_aliases=100,
         serializers=None,
         resolver_errors="field_error",
+        expose_resolver_errors=false,
         sync_resolvers="thread",
         sync_resolver_threads=32,
         slow_resolver_threshold=Some(1.0),
         max_frames_per_second=None,
-    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, document_cache_bytes=67108864, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0, max_frames_per_second=None)")]
+    ), text_signature = "(bus_config=None, *, max_queued_frames=1000, overflow='drop_oldest', resolver_timeout=5.0, tenant_field='tenant_id', user_field='user_id', document_cache_size=1000, document_cache_bytes=67108864, schema_sdl=None, max_document_size=32768, max_depth=32, max_selections=10000, max_aliases=100, serializers=None, resolver_errors='field_error', expose_resolver_errors=False, sync_resolvers='thread', sync_resolver_threads=32, slow_resolver_threshold=1.0, max_frames_per_second=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -341,6 +342,7 @@ impl PySubscriptionExecutor {
         max_aliases: i64,
         serializers: Option<&Bound<'_, PyDict>>,
         resolver_errors: &str,
+        expose_resolver_errors: bool,
         sync_resolvers: &str,
         sync_resolver_threads: i64,
         slow_resolver_threshold: Option<f64>,
@@ -391,6 +393,7 @@ impl PySubscriptionExecutor {
             })?,
             threads: at_least_one("sync_resolver_threads", sync_resolver_threads)?,
             slow_after: slow_resolver_threshold,
+            expose_errors: expose_resolver_errors,
         };
         let schema = match schema_sdl {
             Some(sdl) => Some(attached(py, || SchemaModel::parse(sdl))?),
@@ -505,6 +508,12 @@ impl PySubscriptionExecutor {
     #[getter]
     fn sync_resolver_threads(&self) -> usize {
         self.resolver_settings.threads
+    }
+
+    /// Whether clients see the text of the exceptions resolvers raise.
+    #[getter]
+    fn expose_resolver_errors(&self) -> bool {
+        self.resolver_settings.expose_errors
     }
 
     #[getter]

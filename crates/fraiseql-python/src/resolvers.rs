@@ -81,6 +81,9 @@ pub(crate) struct ResolverSettings {
     pub(crate) threads: usize,
     /// Calls slower than this (seconds) are logged, once per field and interval.
     pub(crate) slow_after: Option<f64>,
+    /// Whether clients see the text of the exceptions resolvers raise (by default they see
+    /// which field failed; the exception goes to the log).
+    pub(crate) expose_errors: bool,
 }
 
 /// A resolver's job while its Python call runs (an async task or a worker thread).
@@ -108,9 +111,11 @@ fn bridge(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 
 /// The outcome of a resolver that raised `error`, which is logged with its traceback (once per
 /// field and interval). An exception carrying GraphQL `extensions` (a graphql-core
-/// `GraphQLError`, or any exception with a `message` and an `extensions` dict) keeps its message
-/// and extensions; any other gives `Resolver for "users" raised ValueError: boom`.
-pub(crate) fn failure_outcome(py: Python<'_>, root_field: &str, error: &PyErr) -> ResolverOutcome {
+/// `GraphQLError`, or any exception with a `message` and an `extensions` dict) is meant for the
+/// client and keeps its message and extensions. Any other gives `Resolver for "users" failed.`:
+/// exception text can hold anything (SQL, paths, other users' data), so it reaches clients only
+/// with `expose_errors` (`Resolver for "users" raised ValueError: boom`).
+fn failure_outcome(py: Python<'_>, root_field: &str, error: &PyErr, expose_errors: bool) -> ResolverOutcome {
     let value = error.value(py);
     if let Ok(bridge) = bridge(py) {
         let _ = bridge.call_method1(intern!(py, "log_resolver_error"), (root_field, value));
@@ -118,12 +123,22 @@ pub(crate) fn failure_outcome(py: Python<'_>, root_field: &str, error: &PyErr) -
     if let Some(outcome) = graphql_error_outcome(value) {
         return outcome;
     }
+    if !expose_errors {
+        return ResolverOutcome::failed(format!("Resolver for \"{root_field}\" failed."));
+    }
     let kind = error.get_type(py).name().map(|name| name.to_string()).unwrap_or_else(|_| "Exception".to_owned());
     let detail = value.str().map(|text| text.to_string()).unwrap_or_default();
     if detail.is_empty() {
         ResolverOutcome::failed(format!("Resolver for \"{root_field}\" raised {kind}."))
     } else {
         ResolverOutcome::failed(format!("Resolver for \"{root_field}\" raised {kind}: {detail}"))
+    }
+}
+
+/// Logs why a resolver's result could not be converted (once per field and interval).
+fn log_unusable_result(py: Python<'_>, root_field: &str, error: &PyErr) {
+    if let Ok(bridge) = bridge(py) {
+        let _ = bridge.call_method1(intern!(py, "log_resolver_error"), (root_field, error.value(py)));
     }
 }
 
@@ -137,6 +152,11 @@ fn graphql_error_outcome(value: &Bound<'_, PyAny>) -> Option<ResolverOutcome> {
 }
 
 impl PySubscriptionExecutor {
+    /// See [`failure_outcome`].
+    pub(crate) fn failure_outcome(&self, py: Python<'_>, root_field: &str, error: &PyErr) -> ResolverOutcome {
+        failure_outcome(py, root_field, error, self.resolver_settings.expose_errors)
+    }
+
     /// Forgets the resolvers no subscription uses any more (dropping them outside the lock).
     /// The table lock is held while the engine says which ids are free, so an id being attached
     /// again by another thread (which holds the same lock) is never dropped.
@@ -214,10 +234,15 @@ impl PySubscriptionExecutor {
         }
         match convert::to_json_with(result, "the resolver result", &self.serializers) {
             Ok(value) => ResolverOutcome::Value(value),
-            Err(error) => ResolverOutcome::failed(format!(
+            Err(error) if self.resolver_settings.expose_errors => ResolverOutcome::failed(format!(
                 "Resolver for \"{root_field}\" returned an unusable result: {}",
                 error.value(result.py())
             )),
+            Err(error) => {
+                // The conversion's message names the value; it goes to the log only.
+                log_unusable_result(result.py(), root_field, &error);
+                ResolverOutcome::failed(format!("Resolver for \"{root_field}\" returned an unusable result."))
+            }
         }
     }
 
@@ -241,7 +266,7 @@ impl PySubscriptionExecutor {
         let args = if takes_variables {
             match convert::object_to_python(py, &job.variables) {
                 Ok(variables) => PyTuple::new(py, [event.clone(), variables.into_any()])?,
-                Err(error) => return this.finish(py, job, failure_outcome(py, &root_field, &error)),
+                Err(error) => return this.finish(py, job, this.failure_outcome(py, &root_field, &error)),
             }
         } else {
             PyTuple::new(py, [event.clone()])?
@@ -255,7 +280,7 @@ impl PySubscriptionExecutor {
         let started = Instant::now();
         let result = match callable.bind(py).call1(&args) {
             Ok(result) => result,
-            Err(error) => return this.finish(py, job, failure_outcome(py, &root_field, &error)),
+            Err(error) => return this.finish(py, job, this.failure_outcome(py, &root_field, &error)),
         };
         if result.hasattr(intern!(py, "__await__")).unwrap_or(false) {
             return Self::run_on_loop(slf, job, &result);
@@ -327,7 +352,7 @@ impl PySubscriptionExecutor {
     ) -> PyResult<()> {
         if let Err(error) = started {
             if let Some(job) = pending.get().take() {
-                self.finish(py, job, failure_outcome(py, root_field, &error))?;
+                self.finish(py, job, self.failure_outcome(py, root_field, &error))?;
             }
         }
         Ok(())
@@ -372,7 +397,7 @@ impl PySubscriptionExecutor {
             let cancelled = CANCELLED.import(py, "asyncio", "CancelledError")?;
             match error {
                 Some(error) if error.is_instance(cancelled)? => ResolverOutcome::Cancelled,
-                Some(error) => failure_outcome(py, &job.root_field, &PyErr::from_value(error.clone())),
+                Some(error) => self.failure_outcome(py, &job.root_field, &PyErr::from_value(error.clone())),
                 None => ResolverOutcome::Cancelled,
             }
         };

@@ -178,6 +178,7 @@ class PySubscriptionExecutor:
         max_aliases: int = 100,
         serializers: dict[type, Callable[[Any], object]] | None = None,
         resolver_errors: Literal["field_error", "end_stream"] = "field_error",
+        expose_resolver_errors: bool = False,
         sync_resolvers: Literal["thread", "inline"] = "thread",
         sync_resolver_threads: int = 32,
         slow_resolver_threshold: float | None = 1.0,
@@ -215,6 +216,12 @@ class PySubscriptionExecutor:
     def resolver_errors(self) -> Literal["field_error", "end_stream"]:
         """What a failed resolver does: a field error of that event (``next`` with ``errors``,
         the stream goes on), or ``end_stream`` (an ``error`` message ends the subscriptions)."""
+
+    @property
+    def expose_resolver_errors(self) -> bool:
+        """Whether clients see the text of the exceptions resolvers raise. By default they get
+        ``Resolver for "field" failed.`` and the exception goes to the log; exceptions carrying
+        GraphQL ``extensions`` are always sent with their own message."""
 
     @property
     def sync_resolvers(self) -> Literal["thread", "inline"]:

@@ -150,6 +150,12 @@ class SubscriptionConfig:
     #: GraphQL specifies: that event's ``next`` carries ``errors`` and ``data`` after null
     #: propagation, the subscription goes on) or ``"end_stream"`` (an ``error`` message ends it).
     resolver_errors: Literal["field_error", "end_stream"] = "field_error"
+    #: Send the text of a resolver's exception to clients (``Resolver for "x" raised
+    #: ValueError: ...``). Off by default: exception text can hold SQL, paths or other users'
+    #: data, so clients get ``Resolver for "x" failed.`` and the log gets the traceback.
+    #: Exceptions carrying GraphQL ``extensions`` (graphql-core's ``GraphQLError``) are meant
+    #: for clients and always keep their message.
+    expose_resolver_errors: bool = False
     #: Sync resolvers of events published on the loop: ``"thread"`` (worker threads, one call at
     #: a time per group; the loop never waits) or ``"inline"`` (in the publishing thread: for
     #: resolvers that only reshape data and must not pay the thread hand-off).
@@ -304,6 +310,7 @@ class SubscriptionManager:
             overflow=self.config.overflow,
             resolver_timeout=self.config.resolver_timeout,
             resolver_errors=self.config.resolver_errors,
+            expose_resolver_errors=self.config.expose_resolver_errors,
             sync_resolvers=self.config.sync_resolvers,
             sync_resolver_threads=self.config.sync_resolver_threads,
             slow_resolver_threshold=self.config.slow_resolver_threshold,
@@ -539,7 +546,7 @@ class SubscriptionManager:
     ) -> None:
         """Validate and register one subscription; raises ``GraphQLDocumentError``, or
         ``SubscriptionForbidden`` when the context lacks a scope or role the field requires."""
-        info = self.executor.inspect_subscription(query, operation_name, variables)
+        info = self._inspect(query, operation_name, variables)
         self._register(connection_id, subscription_id, query, operation_name, info, context)
 
     async def subscribe_async(
@@ -555,12 +562,27 @@ class SubscriptionManager:
         a worker thread (a large one takes milliseconds), so other connections are not kept
         waiting; cached documents, the usual case, are registered at once."""
         if self.executor.is_document_cached(query, operation_name):
-            info = self.executor.inspect_subscription(query, operation_name, variables)
+            info = self._inspect(query, operation_name, variables)
         else:
             info = await asyncio.get_running_loop().run_in_executor(
-                self._compiler(), self.executor.inspect_subscription, query, operation_name, variables
+                self._compiler(), self._inspect, query, operation_name, variables
             )
         self._register(connection_id, subscription_id, query, operation_name, info, context)
+
+    def _inspect(
+        self, query: str, operation_name: str | None, variables: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        try:
+            return self.executor.inspect_subscription(query, operation_name, variables)
+        except GraphQLDocumentError:
+            raise  # a ValueError too, already in GraphQL's terms
+        except (TypeError, ValueError) as error:
+            # Variables JSON cannot carry (NaN, integers beyond 64 bits): the client's mistake,
+            # in the converter's own words (they name the variable, never server internals).
+            message = f"Variables could not be used: {error}"
+            raise GraphQLDocumentError(
+                message, [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]
+            ) from None
 
     def _compiler(self) -> concurrent.futures.ThreadPoolExecutor:
         # Two threads: compiling releases the GIL, and leaves a core to the loop on small machines.

@@ -454,10 +454,6 @@ class GraphQLTransportWSHandler:
         except (GraphQLDocumentError, SubscriptionForbidden) as error:
             await self._send_error(subscription_id, error.errors, detail=str(error))
             return
-        except (TypeError, ValueError) as error:
-            # Variables the engine cannot take (NaN, huge integers...): the client's mistake.
-            await self._send_error(subscription_id, [{"message": str(error)}])
-            return
         self.active.add(subscription_id)
 
     async def _send_error(
