@@ -136,6 +136,25 @@ async def test_variables_json_cannot_carry_get_an_error_message(server: RunningS
 
 
 @pytest.mark.parametrize(
+    "payload",
+    [
+        '{"query": "subscription { counter { n } } # \\ud800"}',
+        '{"query": "subscription { counter { n } }", "operationName": "\\udfff"}',
+        '{"query": "subscription($x: String) { counter { n } }", "variables": {"x": "\\ud800"}}',
+    ],
+    ids=["query", "operation-name", "variables"],
+)
+async def test_lone_surrogates_get_an_error_message(server: RunningServer, payload: str) -> None:
+    client = await server.connect()
+    await client.init()
+    await client.send_raw('{"id": "s", "type": "subscribe", "payload": ' + payload + "}")
+    error = await client.receive_json()
+    assert (error["id"], error["type"]) == ("s", "error")
+    assert error["payload"][0]["extensions"] == {"code": "BAD_USER_INPUT"}
+    await client.expect_open()
+
+
+@pytest.mark.parametrize(
     "message",
     [{"type": "complete"}, {"type": "complete", "id": ""}, {"type": "complete", "id": 3}],
     ids=["id-missing", "id-empty", "id-number"],

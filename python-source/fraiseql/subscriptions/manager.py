@@ -268,6 +268,18 @@ def _context_key(context: ConnectionContext, field_: SubscriptionField) -> objec
     ]
 
 
+def _unusable_input(error: TypeError | ValueError) -> GraphQLDocumentError:
+    """A client's text or variables the engine cannot take, as a GraphQL error."""
+    if isinstance(error, UnicodeError):
+        # Lone surrogates ("\ud800" in the JSON) are valid JSON but not text.
+        message = "The document, operation name or variables are not valid Unicode text."
+    else:
+        # Variables JSON cannot carry (NaN, integers beyond 64 bits), in the converter's own
+        # words: they name the variable, never server internals.
+        message = f"Variables could not be used: {error}"
+    return GraphQLDocumentError(message, [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}])
+
+
 def _schema_sdl(schema: object) -> str | None:
     """SDL from SDL text or a graphql-core schema."""
     if schema is None or isinstance(schema, str):
@@ -561,7 +573,11 @@ class SubscriptionManager:
         """``subscribe`` for code on the event loop: a document not compiled yet is compiled in
         a worker thread (a large one takes milliseconds), so other connections are not kept
         waiting; cached documents, the usual case, are registered at once."""
-        if self.executor.is_document_cached(query, operation_name):
+        try:
+            cached = self.executor.is_document_cached(query, operation_name)
+        except UnicodeError as error:
+            raise _unusable_input(error) from None
+        if cached:
             info = self._inspect(query, operation_name, variables)
         else:
             info = await asyncio.get_running_loop().run_in_executor(
@@ -577,12 +593,7 @@ class SubscriptionManager:
         except GraphQLDocumentError:
             raise  # a ValueError too, already in GraphQL's terms
         except (TypeError, ValueError) as error:
-            # Variables JSON cannot carry (NaN, integers beyond 64 bits): the client's mistake,
-            # in the converter's own words (they name the variable, never server internals).
-            message = f"Variables could not be used: {error}"
-            raise GraphQLDocumentError(
-                message, [{"message": message, "extensions": {"code": "BAD_USER_INPUT"}}]
-            ) from None
+            raise _unusable_input(error) from None
 
     def _compiler(self) -> concurrent.futures.ThreadPoolExecutor:
         # Two threads: compiling releases the GIL, and leaves a core to the loop on small machines.
