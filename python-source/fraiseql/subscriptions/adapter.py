@@ -7,7 +7,7 @@ Starlette and the plain ``websockets`` server each implement it in ``fraiseql.in
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -50,6 +50,21 @@ class WebSocketAdapter(abc.ABC):
         bytes as a text frame override this to skip decoding.
         """
         await self.send_text(frame.decode())
+
+    @property
+    def sends_batches(self) -> bool:
+        """Whether ``send_frames`` writes a whole batch at once, without yielding to the event
+        loop between frames (then the handler hands it each batch)."""
+        return False
+
+    async def send_frames(self, frames: Sequence[bytes]) -> None:
+        """Send several engine frames, in order, in one write (see ``sends_batches``).
+
+        Adapters whose server can write several messages at once override both: one write for a
+        batch costs about what one write of a frame does.
+        """
+        for frame in frames:
+            await self.send_frame(frame)
 
     @abc.abstractmethod
     async def close(self, code: int, reason: str) -> None:

@@ -13,7 +13,7 @@ import typing
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import Any, Literal, overload
 
 from fraiseql._fraiseql_rs.subscriptions import PyEventBusConfig, PySubscriptionExecutor
 from fraiseql.subscriptions.adapter import RequestInfo
@@ -33,8 +33,13 @@ from fraiseql.subscriptions.limits import PerKeyCount
 from fraiseql.subscriptions.schema import build_schema_sdl
 from fraiseql.subscriptions.stats import ServerStats
 
-if TYPE_CHECKING:
-    from fraiseql.subscriptions.protocols.graphql_transport_ws.handlers import GraphQLTransportWSHandler
+
+class ServedConnection(typing.Protocol):
+    """What the manager knows of a connection a transport serves: how to close it at shutdown.
+    (The manager does not know protocol handlers; they call it.)"""
+
+    async def shutdown(self) -> None: ...
+
 
 logger = logging.getLogger("fraiseql.subscriptions")
 
@@ -337,7 +342,7 @@ class SubscriptionManager:
         self.stats = ServerStats()
         #: Open connections per user (``max_connections_per_user``).
         self._connections_per_user = PerKeyCount(self.config.max_connections_per_user)
-        self._handlers: set[GraphQLTransportWSHandler] = set()
+        self._connections: set[ServedConnection] = set()
         #: Where new documents are compiled (``subscribe_async``), created when first needed.
         self._compile_threads: concurrent.futures.ThreadPoolExecutor | None = None
         # Resolvers bound to arguments and context, shared while subscriptions use them.
@@ -678,22 +683,32 @@ class SubscriptionManager:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
-    def _attach(self, handler: GraphQLTransportWSHandler) -> None:
-        self._handlers.add(handler)
+    def connection_opened(self, connection: ServedConnection) -> None:
+        """A transport serves a new connection (closed by :meth:`shutdown` if still open)."""
+        self._connections.add(connection)
 
-    def _detach(self, handler: GraphQLTransportWSHandler) -> None:
-        self._handlers.discard(handler)
+    def connection_closed(self, connection: ServedConnection) -> None:
+        self._connections.discard(connection)
 
     @property
     def connection_count(self) -> int:
-        return len(self._handlers)
+        return len(self._connections)
+
+    def admit_user(self, user: object) -> bool:
+        """Counts one more connection of ``user``; ``False`` (and nothing counted) beyond
+        ``max_connections_per_user``. Each admitted connection calls :meth:`release_user` once."""
+        return self._connections_per_user.acquire(user)
+
+    def release_user(self, user: object) -> None:
+        self._connections_per_user.release(user)
 
     async def shutdown(self) -> None:
         """Close every connection with 1001 "Going away" (call it before the server stops), then
         stop the bus."""
-        handlers = list(self._handlers)
-        if handlers:
-            await asyncio.gather(*(handler.shutdown() for handler in handlers), return_exceptions=True)
+        connections = list(self._connections)
+        if connections:
+            closing = (connection.shutdown() for connection in connections)
+            await asyncio.gather(*closing, return_exceptions=True)
         if self._compile_threads is not None:
             self._compile_threads.shutdown(wait=False, cancel_futures=True)
             self._compile_threads = None

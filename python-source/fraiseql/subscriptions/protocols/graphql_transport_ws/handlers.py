@@ -119,7 +119,7 @@ class GraphQLTransportWSHandler:
             return
         executor = self.manager.executor
         executor.open_connection(self.connection_id)
-        self.manager._attach(self)
+        self.manager.connection_opened(self)
         self._spawn(self._init_timeout())
         self._spawn(self._write_frames())
         try:
@@ -134,8 +134,8 @@ class GraphQLTransportWSHandler:
             if self._expiry is not None:
                 self._expiry.cancel()
             if self._counted_user is not None:
-                self.manager._connections_per_user.release(self._counted_user)
-            self.manager._detach(self)
+                self.manager.release_user(self._counted_user)
+            self.manager.connection_closed(self)
 
     async def shutdown(self) -> None:
         """Server shutdown: close with 1001."""
@@ -367,7 +367,7 @@ class GraphQLTransportWSHandler:
             return
         user = context.user_id
         if user is not None:
-            if not self.manager._connections_per_user.acquire(user):
+            if not self.manager.admit_user(user):
                 self.manager.stats.limits_reached["connections_per_user"] += 1
                 reason = "Too many connections for this user"
                 await self._close(CloseCode.TOO_MANY_INITIALISATION_REQUESTS, reason)
@@ -504,26 +504,52 @@ class GraphQLTransportWSHandler:
             # Completions before this batch were taken already purged their frames in the engine.
             completed: set[str] = set()
             self._completed_in_batch = completed
-            sent = 0
-            for frame in frames:
-                if self._closed:
-                    break
-                id_end = frame.find(_TYPE_MARK, _FRAME_ID_START)
-                is_error = frame.startswith(b"error", id_end + len(_TYPE_MARK))
-                if is_error or completed:
-                    subscription_id = _frame_id(frame, id_end)
-                    if subscription_id in completed or subscription_id not in self.active:
-                        continue  # completed by the client after the engine queued it
-                    if is_error:
-                        # The engine ended this subscription; its id may be reused.
-                        self.active.discard(subscription_id)
-                try:
-                    await self.websocket.send_frame(frame)
-                except Exception:
-                    self._closed = True
-                    break
-                sent += 1
+            if self.websocket.sends_batches:
+                # One write for the batch (serve()'s uvicorn): nothing runs between its frames,
+                # so no completion can arrive in the middle of it.
+                sent = await self._send_batch(frames)
+            else:
+                sent = await self._send_one_by_one(frames, completed)
             self.manager.stats.frames_sent += sent
+
+    def _keep(self, frame: bytes, completed: set[str]) -> bool:
+        """Whether a frame taken from the engine is still to be sent."""
+        id_end = frame.find(_TYPE_MARK, _FRAME_ID_START)
+        is_error = frame.startswith(b"error", id_end + len(_TYPE_MARK))
+        if is_error or completed:
+            subscription_id = _frame_id(frame, id_end)
+            if subscription_id in completed or subscription_id not in self.active:
+                return False  # completed by the client after the engine queued it
+            if is_error:
+                # The engine ended this subscription; its id may be reused.
+                self.active.discard(subscription_id)
+        return True
+
+    async def _send_batch(self, frames: list[bytes]) -> int:
+        if self._closed:
+            return 0
+        batch = [frame for frame in frames if self._keep(frame, set())]
+        try:
+            await self.websocket.send_frames(batch)
+        except Exception:
+            self._closed = True
+            return 0
+        return len(batch)
+
+    async def _send_one_by_one(self, frames: list[bytes], completed: set[str]) -> int:
+        sent = 0
+        for frame in frames:
+            if self._closed:
+                break
+            if not self._keep(frame, completed):
+                continue
+            try:
+                await self.websocket.send_frame(frame)
+            except Exception:
+                self._closed = True
+                break
+            sent += 1
+        return sent
 
     def _expire(self) -> None:
         if not self._closed:
