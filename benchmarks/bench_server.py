@@ -7,8 +7,11 @@ no httptools) for fairness:
 
 * a server: ``python -m uvicorn fraiseql_app:app`` or ``strawberry_app:app`` (h11, uvicorn's
   ``websockets-sansio`` WebSocket implementation), graphql-transport-ws at ``/graphql``, with a
-  fresh process for every run. Both publish inside their own process when asked by one HTTP
-  request (``POST /publish_loop``, see ``publisher.py``), so HTTP is not in the measured path;
+  fresh process for every run; and ``fraiseql-serve``, the same FraiseQL app run as the project
+  recommends (``serve_fraiseql.py``: ``uvicorn_server.run``, which writes each batch of frames
+  at once and uses uvloop and httptools when installed, as they are here). All publish inside
+  their own process when asked by one HTTP request (``POST /publish_loop``, see
+  ``publisher.py``), so HTTP is not in the measured path;
 * the load client (``load_client.py``): 100 WebSocket connections, each subscribed once to
   ``subscription { messageAdded(room: "bench") { id text at } }``; the publish loop starts only
   once the server reports all 100 subscriptions registered (``GET /stats``).
@@ -61,7 +64,12 @@ from typing import IO, Any
 import fraiseql
 
 BENCH_DIR = Path(__file__).resolve().parent
-APPS = {"fraiseql": "fraiseql_app:app", "strawberry": "strawberry_app:app"}
+APPS = {
+    "fraiseql": "fraiseql_app:app",
+    # The same app through fraiseql.integrations.uvicorn_server.run (serve_fraiseql.py).
+    "fraiseql-serve": "serve_fraiseql.py",
+    "strawberry": "strawberry_app:app",
+}
 HOST = "127.0.0.1"
 ROOM = "bench"
 
@@ -234,15 +242,20 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
         body = {"room": ROOM, "count": options.burst, "rate": 0}
         client_timeout = options.saturation_timeout
     env = dict(os.environ)
-    if mode == "saturation" and server == "fraiseql" and options.saturation_queue:
+    if mode == "saturation" and server.startswith("fraiseql") and options.saturation_queue:
         env["BENCH_MAX_QUEUED_FRAMES"] = str(options.saturation_queue)
     port = free_port()
     base = f"http://{HOST}:{port}"
-    server_command = [
-        sys.executable, "-m", "uvicorn", APPS[server], "--app-dir", str(BENCH_DIR),
-        "--host", HOST, "--port", str(port), "--loop", "asyncio", "--http", "h11",
-        "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
-    ]  # fmt: skip
+    if server == "fraiseql-serve":
+        server_command = [
+            sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
+        ]  # fmt: skip
+    else:
+        server_command = [
+            sys.executable, "-m", "uvicorn", APPS[server], "--app-dir", str(BENCH_DIR),
+            "--host", HOST, "--port", str(port), "--loop", "asyncio", "--http", "h11",
+            "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
+        ]  # fmt: skip
     client_command = [
         sys.executable, str(BENCH_DIR / "load_client.py"), "--url", f"ws://{HOST}:{port}/graphql",
         "--connections", str(options.connections), "--expected", str(expected), "--room", ROOM,
@@ -345,15 +358,15 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
     rate_columns = (("pub/s", 7), ("deliv/s", 8), ("p50", 6), ("p99", 7), ("sched p99", 9), ("lost", 5))
     saturation_columns = (("deliv/s", 8), ("lost", 5), ("cpu", 5))
     lines = [
-        f"{'':<11} {'rate run (latency in ms)':<{sum(w + 1 for _, w in rate_columns)}}  saturation run",
-        f"{'server':<11} "
+        f"{'':<15} {'rate run (latency in ms)':<{sum(w + 1 for _, w in rate_columns)}}  saturation run",
+        f"{'server':<15} "
         + " ".join(f"{name:>{width}}" for name, width in rate_columns)
         + "   "
         + " ".join(f"{name:>{width}}" for name, width in saturation_columns),
     ]
     for server in APPS:
         lines.append(
-            f"{server:<11} "
+            f"{server:<15} "
             + " ".join(f"{cell(server, 'rate', name):>{width}}" for name, width in rate_columns)
             + "   "
             + " ".join(f"{cell(server, 'saturation', name):>{width}}" for name, width in saturation_columns)
@@ -443,7 +456,9 @@ def main() -> None:
     parser.add_argument(
         "--idle-timeout", type=float, default=10.0, help="stop after this long without frames"
     )
-    parser.add_argument("--servers", default="fraiseql,strawberry", help="comma-separated subset")
+    parser.add_argument(
+        "--servers", default="fraiseql,fraiseql-serve,strawberry", help="comma-separated subset"
+    )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")
     options = parser.parse_args()
     if options.duration is None:

@@ -13,7 +13,6 @@ console script.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import sys
@@ -98,7 +97,7 @@ def _browser_url(host: str, port: int) -> str:
 def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from fraiseql.demo import create_app
     from fraiseql.demo._board import parse_bus
-    from fraiseql.integrations.uvicorn_server import serve
+    from fraiseql.integrations.uvicorn_server import run
     from fraiseql.subscriptions.errors import BusError
 
     if not 0 <= args.port <= 65535:
@@ -131,7 +130,7 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(f"Open {_browser_url(args.host, args.port)} in a browser (Ctrl+C stops the server)", flush=True)
     # On Ctrl+C uvicorn shuts down gracefully (WebSockets closed with 1001), then re-raises it.
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(app, manager, host=args.host, port=args.port, log_level=args.log_level))
+        run(app, manager, host=args.host, port=args.port, log_level=args.log_level)
     print("Stopped.", flush=True)
     return 0
 

@@ -209,11 +209,11 @@ def test_the_demo_reads_the_secret_from_the_environment(
 ) -> None:
     served: list[Starlette] = []
 
-    async def serve(app: Starlette, manager: SubscriptionManager, **options: object) -> None:  # not uvicorn
+    def run(app: Starlette, manager: SubscriptionManager, **options: object) -> None:  # not uvicorn
         served.append(app)
-        await manager.shutdown()
+        asyncio.run(manager.shutdown())
 
-    monkeypatch.setattr("fraiseql.integrations.uvicorn_server.serve", serve)
+    monkeypatch.setattr("fraiseql.integrations.uvicorn_server.run", run)
     monkeypatch.setenv(SECRET_VARIABLE, SECRET)
     assert main(["demo", "--port", "0"]) == 0
     (app,) = served

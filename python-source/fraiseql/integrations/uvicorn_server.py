@@ -33,7 +33,7 @@ from fraiseql.integrations.uvicorn_protocols import (
 )
 from fraiseql.subscriptions.manager import SubscriptionManager
 
-__all__ = ["SubscriptionServer", "bounded_config", "raise_open_file_limit", "serve"]
+__all__ = ["SubscriptionServer", "bounded_config", "raise_open_file_limit", "run", "serve"]
 
 
 class SubscriptionServer(uvicorn.Server):
@@ -86,3 +86,15 @@ async def serve(
     config = bounded_config(app, manager, host=host, port=port, **options)
     with bounded_server_logs():
         await SubscriptionServer(config, manager).serve()
+
+
+def run(
+    app: Any, manager: SubscriptionManager, host: str = "127.0.0.1", port: int = 8000, **options: Any
+) -> None:
+    """:func:`serve` on an event loop of its own: uvloop when it is installed (uvicorn's
+    ``loop="auto"``; the ``fastapi`` and ``starlette`` extras install it), else asyncio's.
+    Blocks until the server stops; Ctrl+C shuts it down gracefully, then re-raises."""
+    raise_open_file_limit()
+    config = bounded_config(app, manager, host=host, port=port, **options)
+    with bounded_server_logs():
+        SubscriptionServer(config, manager).run()
