@@ -18,8 +18,8 @@ cargo fmt --all --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 scripts/services.sh
-echo "==> cargo test (engine, buses)"
-cargo test -p fraiseql-engine -p fraiseql-bus --quiet
+echo "==> cargo test (engine, buses, native transport)"
+cargo test -p fraiseql-engine -p fraiseql-bus -p fraiseql-transport --quiet
 echo "==> ruff"
 ruff check .
 ruff format --check .

@@ -25,7 +25,9 @@ use crate::event::{Event, EventScope, ScopeFields, SecurityContext};
 use crate::filter::{Filter, FilterInputs};
 use crate::memory;
 use crate::metrics::{Metrics, MetricsSnapshot};
-use crate::queue::{Connection, FrameKind, OverflowPolicy, PushOutcome, QueuedFrame, SubscriptionKey, WaitState};
+use crate::queue::{
+    Connection, ConnectionWaker, FrameKind, OverflowPolicy, PushOutcome, QueuedFrame, SubscriptionKey, WaitState,
+};
 use crate::rate::TokenBucket;
 use crate::schema::SchemaModel;
 use crate::shape;
@@ -554,6 +556,19 @@ impl Engine {
         self.inner.registry.write().connection_or_insert(&connection_id, true, &self.inner.config);
     }
 
+    /// Opens a connection (as [`Engine::open_connection`]) whose writer is woken through `waker`
+    /// rather than the ready list and the ready notifier: a transport with one task per
+    /// connection wakes exactly that task. A connection keeps the first waker it was given.
+    pub fn open_connection_with_waker(&self, connection_id: &str, waker: ConnectionWaker) -> EngineResult<()> {
+        let connection_id: Arc<str> = Arc::from(connection_id);
+        let connection = self.inner.registry.write().connection_or_insert(&connection_id, true, &self.inner.config);
+        if connection.set_waker(waker) {
+            Ok(())
+        } else {
+            Err(EngineError::Config(format!("connection {connection_id:?} already has a waker")))
+        }
+    }
+
     /// Closes a connection: frees every subscription of it and wakes its writer. Returns how
     /// many subscriptions were freed; closing an unknown connection frees none.
     pub fn close_connection(&self, connection_id: &str) -> usize {
@@ -902,7 +917,16 @@ impl Engine {
         registry.shrink();
     }
 
-    fn wake(&self, connections: Vec<Arc<Connection>>) {
+    fn wake(&self, mut connections: Vec<Arc<Connection>>) {
+        // Connections with a waker of their own wake their writer directly; the rest go through
+        // the ready list (the Python host's path).
+        connections.retain(|connection| match connection.waker() {
+            Some(waker) => {
+                waker.wake();
+                false
+            }
+            None => true,
+        });
         if connections.is_empty() {
             return;
         }

@@ -26,5 +26,5 @@ pub use error::{EngineError, EngineResult, GraphQLError, Location, PathSegment};
 pub use event::{EventScope, ScopeFields, ScopeKey, SecurityContext};
 pub use filter::{Filter, FilterInputs};
 pub use metrics::{MetricsSnapshot, LATENCY_BUCKET_BOUNDS_NS};
-pub use queue::{FrameKind, OverflowPolicy, QueuedFrame, WaitState};
+pub use queue::{ConnectionWaker, FrameKind, OverflowPolicy, QueuedFrame, WaitState};
 pub use schema::SchemaModel;

@@ -6,7 +6,8 @@
 //! reference-count increments and no allocation.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -88,6 +89,11 @@ impl QueuedFrame {
         self.kind == FrameKind::Error
     }
 
+    /// The client's id of the subscription this frame belongs to.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
     fn id_len(&self) -> usize {
         if plain_id(&self.id) {
             self.id.len() + 2
@@ -158,6 +164,28 @@ struct QueueState {
     closed: bool,
 }
 
+/// Wakes the one task that writes a connection's frames (a native transport's writer), instead
+/// of the engine-wide ready list. Same rules as the ready notifier: it returns at once and never
+/// waits (it may run while engine locks are held).
+#[derive(Clone)]
+pub struct ConnectionWaker(Arc<dyn Fn() + Send + Sync>);
+
+impl ConnectionWaker {
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Arc::new(wake))
+    }
+
+    pub fn wake(&self) {
+        (self.0)();
+    }
+}
+
+impl fmt::Debug for ConnectionWaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConnectionWaker")
+    }
+}
+
 /// A connection as the hot path sees it: its id and its frame queue.
 #[derive(Debug)]
 pub struct Connection {
@@ -165,6 +193,8 @@ pub struct Connection {
     capacity: usize,
     policy: OverflowPolicy,
     state: Mutex<QueueState>,
+    /// Set once, by the transport that owns the connection's socket; read on every wake.
+    waker: OnceLock<ConnectionWaker>,
 }
 
 impl Connection {
@@ -174,7 +204,17 @@ impl Connection {
             capacity: capacity.max(1),
             policy,
             state: Mutex::new(QueueState { frames: VecDeque::new(), waiting: false, closed: false }),
+            waker: OnceLock::new(),
         }
+    }
+
+    /// Gives the connection its own waker; false when it already had one (that one stays).
+    pub fn set_waker(&self, waker: ConnectionWaker) -> bool {
+        self.waker.set(waker).is_ok()
+    }
+
+    pub fn waker(&self) -> Option<&ConnectionWaker> {
+        self.waker.get()
     }
 
     pub fn push(&self, frame: QueuedFrame) -> PushOutcome {

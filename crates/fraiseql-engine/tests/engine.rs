@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use fraiseql_engine::{
-    Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, Registration, ResolverErrorPolicy, ResolverOutcome,
-    SecurityContext, SubscriptionRef, WaitState,
+    ConnectionWaker, Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, Registration, ResolverErrorPolicy,
+    ResolverOutcome, SecurityContext, SubscriptionRef, WaitState,
 };
 use serde_json::{json, Value};
 
@@ -285,6 +285,73 @@ fn writer_is_woken_through_the_notifier() {
     assert_eq!(engine.close_connection("c"), 1);
     assert_eq!(wakes.load(Ordering::SeqCst), 2, "closing wakes the waiting writer");
     assert!(matches!(engine.arm("c"), Err(EngineError::ConnectionNotFound { .. })));
+}
+
+#[test]
+fn a_connection_with_its_own_waker_bypasses_the_ready_list() {
+    let engine = Engine::default();
+    let notified = Arc::new(AtomicUsize::new(0));
+    let counter = notified.clone();
+    engine.set_ready_notifier(Some(Arc::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    })));
+    let woken = Arc::new(AtomicUsize::new(0));
+    let counter = woken.clone();
+    let waker = ConnectionWaker::new(move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    engine.open_connection_with_waker("native", waker.clone()).unwrap();
+    register(&engine, "native", "s", "subscription { a }", ctx(None, None));
+    register(&engine, "python", "s", "subscription { a }", ctx(None, None));
+    assert_eq!(engine.arm("native").unwrap(), WaitState::Armed);
+    assert_eq!(engine.arm("python").unwrap(), WaitState::Armed);
+    engine.publish("e", "a", json!(1), EventScope::default()).unwrap();
+    engine.publish("e", "a", json!(2), EventScope::default()).unwrap();
+    assert_eq!(woken.load(Ordering::SeqCst), 1, "one wake per wait");
+    assert_eq!(notified.load(Ordering::SeqCst), 1, "the other connection still uses the notifier");
+    let ready: Vec<String> = engine.take_ready().iter().map(|c| c.id.to_string()).collect();
+    assert_eq!(ready, ["python"], "the native connection is not on the ready list");
+    let frames = engine.drain("native").unwrap();
+    assert_eq!(frames.iter().map(|frame| frame.id().to_owned()).collect::<Vec<_>>(), ["s", "s"]);
+    assert_eq!(engine.arm("native").unwrap(), WaitState::Armed);
+    assert_eq!(engine.close_connection("native"), 1);
+    assert_eq!(woken.load(Ordering::SeqCst), 2, "closing wakes the waiting writer");
+    assert!(engine.take_ready().is_empty());
+    assert!(matches!(engine.arm("native"), Err(EngineError::ConnectionNotFound { .. })));
+}
+
+#[test]
+fn a_connection_keeps_its_first_waker() {
+    let engine = Engine::default();
+    let first = Arc::new(AtomicUsize::new(0));
+    let counter = first.clone();
+    engine
+        .open_connection_with_waker(
+            "c",
+            ConnectionWaker::new(move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }),
+        )
+        .unwrap();
+    let second = engine.open_connection_with_waker("c", ConnectionWaker::new(|| panic!("replaced waker called")));
+    assert!(matches!(second, Err(EngineError::Config(_))));
+    register(&engine, "c", "s", "subscription { a }", ctx(None, None));
+    assert_eq!(engine.arm("c").unwrap(), WaitState::Armed);
+    engine.publish("e", "a", json!(1), EventScope::default()).unwrap();
+    assert_eq!(first.load(Ordering::SeqCst), 1);
+    engine.close_connection("c");
+    assert_eq!(engine.metrics().active_connections, 0);
+}
+
+#[test]
+fn a_waker_added_to_an_implicit_connection_keeps_it_open_when_empty() {
+    let engine = Engine::default();
+    register(&engine, "c", "s", "subscription { a }", ctx(None, None));
+    engine.open_connection_with_waker("c", ConnectionWaker::new(|| {})).unwrap();
+    engine.complete(sub("s")).unwrap();
+    assert_eq!(engine.arm("c").unwrap(), WaitState::Armed, "opened explicitly: stays until closed");
+    assert_eq!(engine.close_connection("c"), 0);
+    assert_eq!(engine.metrics().active_connections, 0);
 }
 
 #[test]

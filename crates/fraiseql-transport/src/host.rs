@@ -1,0 +1,98 @@
+//! What the server asks of its host: the parts that stay in the application (authentication,
+//! registering subscriptions with their resolvers and channels). The Python binding implements
+//! this trait later; tests implement it over a plain [`fraiseql_engine::Engine`].
+//!
+//! The server never holds a lock while a host future runs, runs at most one host call per
+//! connection at a time, and drops a pending call when its connection closes (the host cleans
+//! up in the future's `Drop` if it must).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::protocol::{JsonObject, SubscribePayload};
+
+/// What the HTTP upgrade request said, for `on_connect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub path: String,
+    /// The query string, without its `?`.
+    pub query: Option<String>,
+    /// Lower-case names, in request order; values that are not UTF-8 are read lossily.
+    pub headers: Vec<(String, String)>,
+    pub client: Option<SocketAddr>,
+    /// The subprotocols the client offered.
+    pub subprotocols: Vec<String>,
+}
+
+impl RequestInfo {
+    /// The first value of a header (`name` in lower case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+/// The host's answer to `connection_init`.
+#[derive(Debug)]
+pub enum ConnectDecision<C> {
+    /// Send `connection_ack` (with `ack_payload`, if any). The server keeps `context` for the
+    /// connection's life and hands it to every later call. When `expires_in` runs out (the
+    /// credentials' lifetime) the connection closes 4403 "Forbidden: credentials expired".
+    Accept { context: C, ack_payload: Option<Value>, expires_in: Option<Duration> },
+    /// Close 4403 "Forbidden" or "Forbidden: <reason>".
+    Refuse { reason: Option<String> },
+    /// Close with the host's own code and reason (e.g. 4429 "Too many connections for this user").
+    Close { code: u16, reason: String },
+    /// The host failed: close 4500 "Internal server error".
+    Failed,
+}
+
+/// The connection a call is about: its id in the engine and the host's context.
+#[derive(Debug)]
+pub struct ConnectionRef<'a, C> {
+    pub connection_id: &'a str,
+    pub context: &'a C,
+}
+
+/// A `subscribe` for the host to register in the engine (under `connection_id` and `id`).
+#[derive(Debug)]
+pub struct SubscribeRequest<C> {
+    pub connection_id: Arc<str>,
+    pub context: Arc<C>,
+    pub id: String,
+    pub payload: SubscribePayload,
+}
+
+/// The GraphQL formatted errors of an `error` message (for example `GraphQLError::to_json`).
+pub type SubscribeErrors = Vec<Value>;
+
+pub trait Host: Send + Sync + 'static {
+    /// Whatever the host keeps per accepted connection (user, tenant, scopes...).
+    type Context: Send + Sync + 'static;
+
+    /// `connection_init` arrived. The connection keeps being read meanwhile: a second
+    /// `connection_init` closes 4429, a `subscribe` before the decision 4401.
+    fn on_connect(
+        &self,
+        payload: Option<JsonObject>,
+        request: &RequestInfo,
+    ) -> impl Future<Output = ConnectDecision<Self::Context>> + Send;
+
+    /// Register the subscription in the engine, or say why not (an `error` message follows and
+    /// the connection goes on). The connection reads nothing else until this returns.
+    fn subscribe(
+        &self,
+        request: SubscribeRequest<Self::Context>,
+    ) -> impl Future<Output = Result<(), SubscribeErrors>> + Send;
+
+    /// The client completed a subscription; the server already freed it in the engine.
+    fn complete(&self, _connection: ConnectionRef<'_, Self::Context>, _id: &str) {}
+
+    /// The connection is gone; the server already freed it in the engine. Called once for every
+    /// connection opened in the engine (those refused 4406 or 1013 never are), `context`
+    /// present if `on_connect` accepted it.
+    fn connection_closed(&self, _connection_id: &str, _context: Option<&Self::Context>) {}
+}

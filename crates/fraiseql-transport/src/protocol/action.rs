@@ -1,0 +1,41 @@
+//! What the protocol core asks its driver to do, and the host decisions it is told about.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::message::{JsonObject, SubscribePayload};
+
+/// One thing for the driver to do, in the order the core produced them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this text message.
+    Send(String),
+    /// Close the socket with this code and reason (already cut to 123 bytes). Always the last
+    /// action: the core ignores everything afterwards. The driver then frees the connection's
+    /// subscriptions and drops any host call still pending.
+    Close { code: u16, reason: String },
+    /// Ask the host whether to accept the connection (`on_connect`); answer with
+    /// [`super::Session::connect_decided`]. Meanwhile the driver keeps reading.
+    Authenticate { payload: Option<JsonObject> },
+    /// Ask the host to register a subscription; answer with [`super::Session::subscribe_decided`].
+    /// Until then [`super::Session::wants_input`] is false: like the Python reader, a connection's
+    /// messages are handled one subscribe at a time.
+    Subscribe { id: String, payload: SubscribePayload },
+    /// The client completed a subscription: free it (engine and host). Nothing is sent back.
+    Complete { id: String },
+}
+
+/// The host's answer to [`Action::Authenticate`], as the core needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectOutcome {
+    /// Send `connection_ack` (with this payload, if any); the credentials expire after
+    /// `expires_in` (close 4403 "Forbidden: credentials expired").
+    Accept { ack_payload: Option<Value>, expires_in: Option<Duration> },
+    /// Close 4403 "Forbidden" or "Forbidden: <reason>".
+    Refuse { reason: Option<String> },
+    /// Close with the host's own code and reason (e.g. 4429 "Too many connections for this user").
+    Close { code: u16, reason: String },
+    /// The host failed: close 4500 "Internal server error".
+    Failed,
+}
