@@ -6,7 +6,8 @@ on loopback:
 
 * two servers (``fraiseql_app.py``, as ``bench_server.py`` runs it) on the same bus: A publishes,
   B serves the subscribers;
-* the load client (``load_client.py``): 10 WebSocket subscribers connected to B;
+* the load client (``load-client/``, compiled, when ``scripts/bench.sh`` built it; else
+  ``load_client.py``): 10 WebSocket subscribers connected to B;
 * A publishes ``--rate`` events/s (default 1,000) for ``--duration`` s (default 10), paced on an
   absolute schedule by A itself (``POST /publish_loop``), each publish an awaited
   ``manager.publish`` (the event stored on the bus and dispatched on A) started on schedule
@@ -75,8 +76,11 @@ async def run(
         env["BENCH_MAX_QUEUED_FRAMES"] = str(queue)
     ports = free_port(), free_port()
     publisher_base, subscriber_base = (f"http://{HOST}:{port}" for port in ports)
+    # The compiled load client when scripts/bench.sh built it (FRAISEQL_LOAD_CLIENT), else Python's.
+    binary = os.environ.get("FRAISEQL_LOAD_CLIENT")
+    client_program = [binary] if binary else [sys.executable, str(BENCH_DIR / "load_client.py")]
     client_command = [
-        sys.executable, str(BENCH_DIR / "load_client.py"), "--url", f"ws://{HOST}:{ports[1]}/graphql",
+        *client_program, "--url", f"ws://{HOST}:{ports[1]}/graphql",
         "--connections", str(SUBSCRIBERS), "--expected", str(expected), "--room", ROOM,
         "--timeout", str(timeout), "--idle-timeout", "10", "--rate", str(body.get("rate", 0)),
     ]  # fmt: skip

@@ -12,7 +12,10 @@ no httptools) for fairness:
   at once and uses uvloop and httptools when installed, as they are here). All publish inside
   their own process when asked by one HTTP request (``POST /publish_loop``, see
   ``publisher.py``), so HTTP is not in the measured path;
-* the load client (``load_client.py``): 100 WebSocket connections, each subscribed once to
+* the load client: ``load-client/`` (Rust, one thread, built by ``scripts/bench.sh`` and named
+  by ``FRAISEQL_LOAD_CLIENT``) or, without it or with ``--client python``, ``load_client.py``;
+  both take the same options and print the same report: 100 WebSocket connections, each
+  subscribed once to
   ``subscription { messageAdded(room: "bench") { id text at } }``; the publish loop starts only
   once the server reports all 100 subscriptions registered (``GET /stats``).
 
@@ -256,8 +259,13 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
             "--host", HOST, "--port", str(port), "--loop", "asyncio", "--http", "h11",
             "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
+    client_program = (
+        [options.client_binary]
+        if options.client_binary
+        else [sys.executable, str(BENCH_DIR / "load_client.py")]
+    )
     client_command = [
-        sys.executable, str(BENCH_DIR / "load_client.py"), "--url", f"ws://{HOST}:{port}/graphql",
+        *client_program, "--url", f"ws://{HOST}:{port}/graphql",
         "--connections", str(options.connections), "--expected", str(expected), "--room", ROOM,
         "--timeout", str(client_timeout), "--idle-timeout", str(options.idle_timeout),
         "--rate", str(options.rate if mode == "rate" else 0),
@@ -460,11 +468,22 @@ def main() -> None:
         "--servers", default="fraiseql,fraiseql-serve,strawberry", help="comma-separated subset"
     )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")
+    parser.add_argument(
+        "--client",
+        choices=("rust", "python"),
+        help="load client (default: rust when FRAISEQL_LOAD_CLIENT names its binary, else python)",
+    )
     options = parser.parse_args()
     if options.duration is None:
         options.duration = 3.0 if options.quick else 10.0
     if options.burst is None:
         options.burst = 1_000 if options.quick else 5_000
+    binary = os.environ.get("FRAISEQL_LOAD_CLIENT")
+    if options.client is None:
+        options.client = "rust" if binary else "python"
+    if options.client == "rust" and not (binary and Path(binary).is_file()):
+        parser.error("--client rust needs FRAISEQL_LOAD_CLIENT (scripts/bench.sh builds and sets it)")
+    options.client_binary = binary if options.client == "rust" else None
     options.servers = [name for name in options.servers.split(",") if name]
     options.modes = [name for name in options.modes.split(",") if name]
     unknown = [name for name in options.servers if name not in APPS]

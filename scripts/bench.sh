@@ -27,6 +27,12 @@ trap 'rm -rf "$wheels"' EXIT
 .venv-bench/bin/maturin build --quiet --release --out "$wheels"
 .venv-bench/bin/python -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
 
+if [[ "$which_bench" == "server" || "$which_bench" == "bus" ]]; then
+    # The compiled load client (benchmarks/load-client): a Python one saturates before the server.
+    echo "==> building the load client"
+    cargo build --quiet --release --manifest-path benchmarks/load-client/Cargo.toml
+    export FRAISEQL_LOAD_CLIENT="$CARGO_TARGET_DIR/release/fraiseql-load-client"
+fi
 if [[ "$which_bench" == "bus" ]]; then
     scripts/services.sh
 fi
