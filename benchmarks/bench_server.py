@@ -384,25 +384,29 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
         "time; cpu: server CPU µs per delivered frame)"
     )
     ratios: dict[str, float] = {}
-    for mode in ("rate", "saturation"):
-        ours, theirs = runs.get(("fraiseql", mode)), runs.get(("strawberry", mode))
-        if ours is not None and theirs is not None and theirs.deliveries_per_s > 0:
-            ratios[mode] = ours.deliveries_per_s / theirs.deliveries_per_s
-    if ratios:
-        lines.append(
-            "FraiseQL / Strawberry deliveries/s: "
-            + ", ".join(f"{mode} run {ratio:.2f}x" for mode, ratio in ratios.items())
-        )
-    ours, theirs = runs.get(("fraiseql", "saturation")), runs.get(("strawberry", "saturation"))
-    if (
-        ours is not None
-        and theirs is not None
-        and ours.received
-        and theirs.received
-        and ours.server_cpu_s > 0
-    ):
-        cpu_ratio = (theirs.server_cpu_s / theirs.received) / (ours.server_cpu_s / ours.received)
-        lines.append(f"Strawberry / FraiseQL server CPU per frame (saturation run): {cpu_ratio:.2f}x")
+    for server in ("fraiseql", "fraiseql-serve"):
+        server_ratios: dict[str, float] = {}
+        for mode in ("rate", "saturation"):
+            ours, theirs = runs.get((server, mode)), runs.get(("strawberry", mode))
+            if ours is not None and theirs is not None and theirs.deliveries_per_s > 0:
+                server_ratios[mode] = ours.deliveries_per_s / theirs.deliveries_per_s
+        if server_ratios:
+            lines.append(
+                f"{server} / strawberry deliveries/s: "
+                + ", ".join(f"{mode} run {ratio:.2f}x" for mode, ratio in server_ratios.items())
+            )
+        if server == "fraiseql":
+            ratios = server_ratios
+        ours, theirs = runs.get((server, "saturation")), runs.get(("strawberry", "saturation"))
+        if (
+            ours is not None
+            and theirs is not None
+            and ours.received
+            and theirs.received
+            and ours.server_cpu_s > 0
+        ):
+            cpu_ratio = (theirs.server_cpu_s / theirs.received) / (ours.server_cpu_s / ours.received)
+            lines.append(f"strawberry / {server} server CPU per frame (saturation run): {cpu_ratio:.2f}x")
 
     goals: list[tuple[str, str, str, bool]] = []
     rate_run, saturation_run = runs.get(("fraiseql", "rate")), runs.get(("fraiseql", "saturation"))
