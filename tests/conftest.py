@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from fraiseql.subscriptions import PySubscriptionExecutor, _logging, _loop_bridge
+from fraiseql.subscriptions import PySubscriptionExecutor, _logging, _loop_bridge, native
 from fraiseql.subscriptions.protocols.graphql_transport_ws import handlers
 
 
@@ -18,6 +18,7 @@ def fresh_log_limits(monkeypatch: pytest.MonkeyPatch) -> None:
         (_loop_bridge, "_timeouts"),
         (_loop_bridge, "_slow"),
         (handlers, "_client_mistakes"),
+        (native, "_client_mistakes"),
     ]:
         monkeypatch.setattr(module, name, _logging.EveryInterval())
 

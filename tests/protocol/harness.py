@@ -1,4 +1,5 @@
-"""Servers under test (FastAPI, Starlette, plain ``websockets``) and a small protocol client.
+"""Servers under test (FastAPI, Starlette, plain ``websockets``, the native server of
+``manager.serve()``) and a small protocol client.
 
 Every integration serves the same :class:`SubscriptionManager` fields:
 
@@ -40,9 +41,10 @@ from fraiseql.integrations.uvicorn_server import SubscriptionServer, bounded_con
 from fraiseql.subscriptions.filters import context, event
 from fraiseql.subscriptions.manager import SubscriptionConfig, SubscriptionManager
 from fraiseql.subscriptions.metrics import metrics_registry
+from fraiseql.subscriptions.native import NativeServer
 
-Integration = Literal["fastapi", "starlette", "websockets"]
-INTEGRATIONS: tuple[Integration, ...] = ("fastapi", "starlette", "websockets")
+Integration = Literal["fastapi", "starlette", "websockets", "native"]
+INTEGRATIONS: tuple[Integration, ...] = ("fastapi", "starlette", "websockets", "native")
 PROTOCOL = "graphql-transport-ws"
 PATH = "/graphql"
 #: Upper bound for anything the server should do "soon" (never an assertion on speed).
@@ -189,11 +191,22 @@ class RunningServer:
     integration: Integration
     url: str
     manager: SubscriptionManager
-    #: Stop the server (uvicorn: ``should_exit``; websockets: ``Server.close()``).
+    #: Stop the server (uvicorn: ``should_exit``; websockets: ``Server.close()``; native: cancel
+    #: the task running ``serve_forever()``).
     stop: Callable[[], None]
-    #: What bounds the server's TCP connections (``fraiseql.integrations.connection_guard``).
-    guard: ConnectionGuard
+    #: What bounds the server's TCP connections (``fraiseql.integrations.connection_guard``);
+    #: ``None`` for the native server, which bounds them in Rust (see :attr:`native`).
+    python_guard: ConnectionGuard | None
+    #: The native server (``None`` for the Python integrations).
+    native: NativeServer | None = None
     clients: list[Client] = field(default_factory=list)
+
+    @property
+    def guard(self) -> ConnectionGuard:
+        assert self.python_guard is not None, (
+            "the native server has no ConnectionGuard (see NativeEndpoint.stats())"
+        )
+        return self.python_guard
 
     async def connect(
         self, subprotocols: Sequence[str] | None = (PROTOCOL,), *, path: str = PATH, **options: Any
@@ -303,6 +316,25 @@ async def _websockets(
 
 
 @contextlib.asynccontextmanager
+async def _native(
+    manager: SubscriptionManager,
+) -> AsyncIterator[tuple[int, Callable[[], None], NativeServer]]:
+    # What manager.serve() runs, split so the test knows the port before it serves.
+    server = await NativeServer.start(manager, "127.0.0.1", 0, PATH)
+    task = asyncio.ensure_future(server.serve_forever())
+
+    def stop() -> None:
+        task.cancel()
+
+    try:
+        yield server.address[1], stop, server
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, TIMEOUT * 2)
+
+
+@contextlib.asynccontextmanager
 async def running_server(
     integration: Integration,
     config: SubscriptionConfig | None = None,
@@ -315,6 +347,14 @@ async def running_server(
     At exit the clients are closed first, then the server is stopped and awaited.
     """
     manager = build_manager(config)
+    if integration == "native":
+        async with _native(manager) as (port, stop, native):
+            running = RunningServer(integration, f"ws://127.0.0.1:{port}{PATH}", manager, stop, None, native)
+            try:
+                yield running
+            finally:
+                await running.close_clients()
+        return
     runner = (
         _websockets(manager)
         if integration == "websockets"

@@ -9,6 +9,7 @@ mod errors;
 mod executor;
 mod filter;
 mod messages;
+mod native;
 mod resolvers;
 
 use pyo3::prelude::*;
@@ -23,6 +24,9 @@ fn _fraiseql_rs(module: &Bound<'_, PyModule>) -> PyResult<()> {
     subscriptions.add_class::<executor::PySubscriptionExecutor>()?;
     subscriptions.add_class::<resolvers::PendingResolution>()?;
     subscriptions.add_class::<filter::CompiledFilter>()?;
+    subscriptions.add_class::<native::NativeEndpoint>()?;
+    subscriptions.add_class::<native::ConnectCall>()?;
+    subscriptions.add_class::<native::SubscribeCall>()?;
     module.add_submodule(&subscriptions)?;
     // The seeds also reach the bus configuration from the top-level module.
     module.add("PyEventBusConfig", subscriptions.getattr("PyEventBusConfig")?)?;

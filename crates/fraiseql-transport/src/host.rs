@@ -66,6 +66,13 @@ pub struct SubscribeRequest<C> {
     pub payload: SubscribePayload,
 }
 
+/// How the server closed a connection (for the host's counters and logs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerClose<'a> {
+    pub code: u16,
+    pub reason: &'a str,
+}
+
 /// The GraphQL formatted errors of an `error` message (for example `GraphQLError::to_json`).
 pub type SubscribeErrors = Vec<Value>;
 
@@ -73,10 +80,15 @@ pub trait Host: Send + Sync + 'static {
     /// Whatever the host keeps per accepted connection (user, tenant, scopes...).
     type Context: Send + Sync + 'static;
 
-    /// `connection_init` arrived. The connection keeps being read meanwhile: a second
-    /// `connection_init` closes 4429, a `subscribe` before the decision 4401.
+    /// A connection was upgraded and opened in the engine under `connection_id` (before its
+    /// `connection_init`). [`Host::connection_closed`] follows once for it.
+    fn connection_opened(&self, _connection_id: &str) {}
+
+    /// `connection_init` arrived on `connection_id`. The connection keeps being read meanwhile: a
+    /// second `connection_init` closes 4429, a `subscribe` before the decision 4401.
     fn on_connect(
         &self,
+        connection_id: &str,
         payload: Option<JsonObject>,
         request: &RequestInfo,
     ) -> impl Future<Output = ConnectDecision<Self::Context>> + Send;
@@ -93,6 +105,13 @@ pub trait Host: Send + Sync + 'static {
 
     /// The connection is gone; the server already freed it in the engine. Called once for every
     /// connection opened in the engine (those refused 4406 or 1013 never are), `context`
-    /// present if `on_connect` accepted it.
-    fn connection_closed(&self, _connection_id: &str, _context: Option<&Self::Context>) {}
+    /// present if `on_connect` accepted it, `closed_by_server` when the server closed it (its
+    /// close frame was about to be sent; `None`: the peer went away or a write timed out).
+    fn connection_closed(
+        &self,
+        _connection_id: &str,
+        _context: Option<&Self::Context>,
+        _closed_by_server: Option<ServerClose<'_>>,
+    ) {
+    }
 }

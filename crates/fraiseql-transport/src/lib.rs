@@ -17,5 +17,5 @@ pub mod host;
 pub mod protocol;
 pub mod server;
 
-pub use host::{ConnectDecision, ConnectionRef, Host, RequestInfo, SubscribeErrors, SubscribeRequest};
+pub use host::{ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, SubscribeErrors, SubscribeRequest};
 pub use server::{bind, serve, ServerConfig, ServerHandle, StatsSnapshot};

@@ -402,11 +402,90 @@ class PySubscriptionExecutor:
         self, pending: PendingResolution, error: BaseException | None, timed_out: bool
     ) -> None: ...
 
+@final
+class ConnectCall:
+    """A connection's ``connection_init``, waiting for the host's decision (native server).
+    Each answer returns whether the connection was still waiting (only the first counts)."""
+
+    @property
+    def connection_id(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any] | None: ...
+    @property
+    def request(
+        self,
+    ) -> tuple[str, str | None, list[tuple[str, str]], tuple[str, int] | None, list[str]]:
+        """``(path, query string, [(header, value)], (host, port), [offered subprotocol])``."""
+
+    def accept(self, ack_payload: object = None, expires_in: float | None = None) -> bool: ...
+    def refuse(self, reason: str | None = None) -> bool: ...
+    def close(self, code: int, reason: str) -> bool: ...
+    def fail(self) -> bool: ...
+
+@final
+class SubscribeCall:
+    """A ``subscribe`` waiting for the host to register it under ``connection_id`` and ``id``."""
+
+    @property
+    def connection_id(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def operation_name(self) -> str | None: ...
+    @property
+    def variables(self) -> dict[str, Any] | None: ...
+    def accept(self) -> bool: ...
+    def reject(self, errors: object) -> bool: ...
+
+@final
+class NativeEndpoint:
+    """A native graphql-transport-ws server for one executor (``SubscriptionManager.serve``)."""
+
+    @staticmethod
+    def bind(
+        executor: PySubscriptionExecutor,
+        host: str,
+        port: int,
+        *,
+        path: str,
+        max_message_size: int,
+        handshake_timeout: float,
+        write_timeout: float,
+        max_connections: int | None,
+        max_connections_per_address: int | None,
+        max_pending_connections: int,
+        connection_init_timeout: float,
+        keepalive_interval: float | None,
+        keepalive_timeout: float,
+        max_subscriptions_per_connection: int,
+        max_messages_per_second: float | None,
+        max_subscribes_per_second: float | None,
+        read_while_connecting: bool,
+    ) -> NativeEndpoint: ...
+    @property
+    def address(self) -> tuple[str, int]: ...
+    @property
+    def wakeup_fd(self) -> int: ...
+    @property
+    def open_connections(self) -> int: ...
+    def stats(self) -> dict[str, int]: ...
+    def take(
+        self,
+    ) -> tuple[
+        list[str], list[ConnectCall | SubscribeCall], list[tuple[str, tuple[int, str] | None]], bool
+    ]: ...
+    def stop(self) -> None: ...
+
 __all__ = [
     "CompiledFilter",
+    "ConnectCall",
+    "NativeEndpoint",
     "PendingResolution",
     "PyEventBusConfig",
     "PyGraphQLMessage",
     "PySubscriptionExecutor",
     "PySubscriptionPayload",
+    "SubscribeCall",
 ]

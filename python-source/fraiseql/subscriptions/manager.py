@@ -41,6 +41,15 @@ class ServedConnection(typing.Protocol):
     async def shutdown(self) -> None: ...
 
 
+class ServedEndpoint(typing.Protocol):
+    """What the manager knows of a server it runs itself (:meth:`SubscriptionManager.serve`):
+    how to stop it at shutdown, and how to bring its own counters into :attr:`stats`."""
+
+    async def shutdown(self) -> None: ...
+
+    def update_stats(self, stats: ServerStats) -> None: ...
+
+
 logger = logging.getLogger("fraiseql.subscriptions")
 
 
@@ -343,6 +352,8 @@ class SubscriptionManager:
         #: Open connections per user (``max_connections_per_user``).
         self._connections_per_user = PerKeyCount(self.config.max_connections_per_user)
         self._connections: set[ServedConnection] = set()
+        #: Servers started by :meth:`serve`, stopped by :meth:`shutdown`.
+        self._endpoints: set[ServedEndpoint] = set()
         #: Where new documents are compiled (``subscribe_async``), created when first needed.
         self._compile_threads: concurrent.futures.ThreadPoolExecutor | None = None
         # Resolvers bound to arguments and context, shared while subscriptions use them.
@@ -683,6 +694,30 @@ class SubscriptionManager:
 
     # -- lifecycle ----------------------------------------------------------------------------
 
+    async def serve(self, host: str = "127.0.0.1", port: int = 8001, path: str = "/graphql") -> None:
+        """Serve graphql-transport-ws on ``ws://host:port/path`` with the native transport: the
+        sockets are handled in Rust and frames go from the engine to them without Python;
+        ``on_connect`` and subscribe registration run on this loop. The limits are this
+        manager's (``SubscriptionConfig``). Runs until cancelled or :meth:`shutdown`; either way
+        every connection is closed with 1001 "Going away" before it ends (a cancellation is then
+        raised again). ``OSError`` when the address cannot be bound."""
+        from fraiseql.subscriptions import native
+
+        await native.serve(self, host, port, path)
+
+    def server_started(self, endpoint: ServedEndpoint) -> None:
+        """A server of this manager runs (stopped by :meth:`shutdown`)."""
+        self._endpoints.add(endpoint)
+
+    def server_stopped(self, endpoint: ServedEndpoint) -> None:
+        self._endpoints.discard(endpoint)
+
+    def update_stats(self) -> ServerStats:
+        """:attr:`stats`, with what the servers of :meth:`serve` counted themselves added."""
+        for endpoint in list(self._endpoints):
+            endpoint.update_stats(self.stats)
+        return self.stats
+
     def connection_opened(self, connection: ServedConnection) -> None:
         """A transport serves a new connection (closed by :meth:`shutdown` if still open)."""
         self._connections.add(connection)
@@ -703,11 +738,10 @@ class SubscriptionManager:
         self._connections_per_user.release(user)
 
     async def shutdown(self) -> None:
-        """Close every connection with 1001 "Going away" (call it before the server stops), then
-        stop the bus."""
-        connections = list(self._connections)
-        if connections:
-            closing = (connection.shutdown() for connection in connections)
+        """Close every connection with 1001 "Going away" (call it before the server stops) and
+        stop the servers of :meth:`serve`, then stop the bus."""
+        closing = [connection.shutdown() for connection in (*self._connections, *self._endpoints)]
+        if closing:
             await asyncio.gather(*closing, return_exceptions=True)
         if self._compile_threads is not None:
             self._compile_threads.shutdown(wait=False, cancel_futures=True)

@@ -97,7 +97,7 @@ class SubscriptionCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         engine = self._manager.executor.get_metrics()
-        stats = self._manager.stats
+        stats = self._manager.update_stats()
         for key, documentation in _GAUGES.items():
             yield GaugeMetricFamily(f"{NAMESPACE}_{key}", documentation, value=engine[key])
         for key, documentation in _COUNTERS.items():

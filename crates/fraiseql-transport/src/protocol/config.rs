@@ -18,6 +18,12 @@ pub struct ProtocolConfig {
     pub max_messages_per_second: Option<f64>,
     /// Beyond (bursts of twice as many): close 4429 "Too many subscribe attempts".
     pub max_subscribes_per_second: Option<f64>,
+    /// Whether client messages are read while the host decides on `connection_init`. True (the
+    /// reference server's behaviour with an async `on_connect`): a second `connection_init`
+    /// closes 4429 and a `subscribe` before the decision 4401. False (the Python handler's with
+    /// a plain `on_connect`, decided before it reads on): nothing is read until the decision,
+    /// so a `subscribe` sent right behind `connection_init` is accepted.
+    pub read_while_connecting: bool,
 }
 
 impl Default for ProtocolConfig {
@@ -30,6 +36,7 @@ impl Default for ProtocolConfig {
             max_message_size: 64 * 1024,
             max_messages_per_second: Some(100.0),
             max_subscribes_per_second: Some(20.0),
+            read_while_connecting: true,
         }
     }
 }

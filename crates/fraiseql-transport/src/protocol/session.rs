@@ -88,9 +88,10 @@ impl Session {
     }
 
     /// False while a subscribe waits for the host (and once closed): the driver reads no more
-    /// client messages until then, which bounds what one connection can ask at once.
+    /// client messages until then, which bounds what one connection can ask at once. Also
+    /// false while `on_connect` is decided, unless `read_while_connecting`.
     pub fn wants_input(&self) -> bool {
-        !self.closed && self.pending == 0
+        !self.closed && self.pending == 0 && (self.config.read_while_connecting || !self.awaiting_connect)
     }
 
     /// Subscriptions in use by the client (pending ones included).

@@ -18,6 +18,7 @@ fn config() -> ProtocolConfig {
         max_message_size: 1024,
         max_messages_per_second: None,
         max_subscribes_per_second: None,
+        read_while_connecting: true,
     }
 }
 
@@ -352,4 +353,21 @@ fn shutdown_and_internal_errors() {
     let mut session = Session::new(Arc::new(config()), now);
     session.internal_error();
     assert_eq!(closed_with(&mut session), (4500, "Internal server error".into()));
+}
+
+#[test]
+fn reading_can_pause_while_the_host_decides_on_connect() {
+    let now = Instant::now();
+    let paused = ProtocolConfig { read_while_connecting: false, ..config() };
+    let mut session = Session::new(Arc::new(paused), now);
+    assert!(session.wants_input());
+    session.handle_text(r#"{"type":"connection_init"}"#, now);
+    assert!(matches!(actions(&mut session)[..], [Action::Authenticate { .. }]));
+    assert!(!session.wants_input(), "nothing is read until the decision");
+    session.connect_decided(ConnectOutcome::Accept { ack_payload: None, expires_in: None }, now);
+    assert!(session.wants_input());
+    // What the client sent meanwhile is read now, acknowledged: a subscribe is accepted.
+    session.handle_text(SUBSCRIPTION, now);
+    let after = actions(&mut session);
+    assert!(matches!(after.last(), Some(Action::Subscribe { .. })), "{after:?}");
 }

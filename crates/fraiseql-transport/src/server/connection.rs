@@ -24,7 +24,7 @@ use super::handshake::Socket;
 use super::outbound::{self, WriteError};
 use super::stats::ServerStats;
 use super::Shared;
-use crate::host::{ConnectDecision, ConnectionRef, Host, RequestInfo, SubscribeRequest};
+use crate::host::{ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, SubscribeRequest};
 use crate::protocol::{Action, ConnectOutcome, Session};
 
 /// A host call in flight (at most one per connection).
@@ -59,18 +59,19 @@ struct Registration<H: Host> {
 }
 
 impl<H: Host> Registration<H> {
-    /// Frees the connection in the engine and tells the host (once).
-    fn release(&mut self) {
+    /// Frees the connection in the engine and tells the host (once), with the server's close
+    /// if there is one.
+    fn release(&mut self, closed_by_server: Option<ServerClose<'_>>) {
         if std::mem::take(&mut self.opened) {
             self.engine.close_connection(&self.connection_id);
-            self.host.connection_closed(&self.connection_id, self.context.as_deref());
+            self.host.connection_closed(&self.connection_id, self.context.as_deref(), closed_by_server);
         }
     }
 }
 
 impl<H: Host> Drop for Registration<H> {
     fn drop(&mut self) {
-        self.release();
+        self.release(None);
     }
 }
 
@@ -101,6 +102,9 @@ impl<H: Host> Connection<H> {
             ConnectionWaker::new(move || wake.notify_one())
         };
         let opened = shared.engine.open_connection_with_waker(&connection_id, waker).is_ok();
+        if opened {
+            shared.host.connection_opened(&connection_id);
+        }
         let mut session = Session::new(shared.protocol.clone(), Instant::now());
         if !opened {
             session.internal_error();
@@ -118,7 +122,11 @@ impl<H: Host> Connection<H> {
     pub(crate) async fn run(mut self) {
         let ending = self.serve().await;
         // Nothing more is delivered: free the engine's side before the close handshake lingers.
-        self.registration.release();
+        let closed_by_server = match &ending {
+            Ending::Closed { code, reason } => Some(ServerClose { code: *code, reason }),
+            Ending::Gone | Ending::WriteTimedOut => None,
+        };
+        self.registration.release(closed_by_server);
         let config = &self.shared.config;
         match ending {
             Ending::Closed { code, reason } => {
@@ -200,7 +208,8 @@ impl<H: Host> Connection<H> {
     fn call_on_connect(&mut self, payload: Option<crate::protocol::JsonObject>) {
         let host = self.shared.host.clone();
         let request = self.request.clone();
-        let call = async move { host.on_connect(payload, &request).await };
+        let connection_id = self.registration.connection_id.clone();
+        let call = async move { host.on_connect(&connection_id, payload, &request).await };
         self.start(AssertUnwindSafe(call).catch_unwind().map(|decision| match decision {
             Ok(decision) => HostReply::Connect(decision),
             Err(_) => HostReply::Panicked,

@@ -9,7 +9,9 @@ use std::time::Duration;
 use fraiseql_engine::{Engine, EngineError, EventScope, Registration};
 use fraiseql_transport::protocol::JsonObject;
 pub use fraiseql_transport::ServerConfig;
-use fraiseql_transport::{ConnectDecision, ConnectionRef, Host, RequestInfo, ServerHandle, SubscribeRequest};
+use fraiseql_transport::{
+    ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, ServerHandle, SubscribeRequest,
+};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -37,7 +39,12 @@ pub struct FakeHost {
 impl Host for FakeHost {
     type Context = String;
 
-    async fn on_connect(&self, payload: Option<JsonObject>, request: &RequestInfo) -> ConnectDecision<String> {
+    async fn on_connect(
+        &self,
+        _connection_id: &str,
+        payload: Option<JsonObject>,
+        request: &RequestInfo,
+    ) -> ConnectDecision<String> {
         let payload = payload.unwrap_or_default();
         if let Some(delay) = payload.get("delay_ms").and_then(Value::as_u64) {
             tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -72,7 +79,7 @@ impl Host for FakeHost {
         self.completed.fetch_add(1, SeqCst);
     }
 
-    fn connection_closed(&self, _connection_id: &str, context: Option<&String>) {
+    fn connection_closed(&self, _connection_id: &str, context: Option<&String>, _closed: Option<ServerClose<'_>>) {
         self.closed.fetch_add(1, SeqCst);
         if context.is_some() {
             self.closed_with_context.fetch_add(1, SeqCst);
