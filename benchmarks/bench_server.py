@@ -9,7 +9,9 @@ no httptools) for fairness:
   ``websockets-sansio`` WebSocket implementation), graphql-transport-ws at ``/graphql``, with a
   fresh process for every run; and ``fraiseql-serve``, the same FraiseQL app run as the project
   recommends (``serve_fraiseql.py``: ``uvicorn_server.run``, which writes each batch of frames
-  at once and uses uvloop and httptools when installed, as they are here). All publish inside
+  at once and uses uvloop and httptools when installed, as they are here); and
+  ``fraiseql-native``, its subscriptions on the native transport (``serve_native.py``:
+  ``manager.serve()`` on a second port, the HTTP endpoints on uvicorn). All publish inside
   their own process when asked by one HTTP request (``POST /publish_loop``, see
   ``publisher.py``), so HTTP is not in the measured path;
 * the load client: ``load-client/`` (Rust, one thread, built by ``scripts/bench.sh`` and named
@@ -71,6 +73,8 @@ APPS = {
     "fraiseql": "fraiseql_app:app",
     # The same app through fraiseql.integrations.uvicorn_server.run (serve_fraiseql.py).
     "fraiseql-serve": "serve_fraiseql.py",
+    # The same app's subscriptions on the native transport (serve_native.py: manager.serve()).
+    "fraiseql-native": "serve_native.py",
     "strawberry": "strawberry_app:app",
 }
 HOST = "127.0.0.1"
@@ -249,9 +253,16 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
         env["BENCH_MAX_QUEUED_FRAMES"] = str(options.saturation_queue)
     port = free_port()
     base = f"http://{HOST}:{port}"
+    ws_port = port
     if server == "fraiseql-serve":
         server_command = [
             sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
+        ]  # fmt: skip
+    elif server == "fraiseql-native":
+        ws_port = free_port()
+        server_command = [
+            sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
+            "--ws-port", str(ws_port),
         ]  # fmt: skip
     else:
         server_command = [
@@ -265,7 +276,7 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
         else [sys.executable, str(BENCH_DIR / "load_client.py")]
     )
     client_command = [
-        *client_program, "--url", f"ws://{HOST}:{port}/graphql",
+        *client_program, "--url", f"ws://{HOST}:{ws_port}/graphql",
         "--connections", str(options.connections), "--expected", str(expected), "--room", ROOM,
         "--timeout", str(client_timeout), "--idle-timeout", str(options.idle_timeout),
         "--rate", str(options.rate if mode == "rate" else 0),
@@ -384,7 +395,7 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
         "time; cpu: server CPU µs per delivered frame)"
     )
     ratios: dict[str, float] = {}
-    for server in ("fraiseql", "fraiseql-serve"):
+    for server in ("fraiseql", "fraiseql-serve", "fraiseql-native"):
         server_ratios: dict[str, float] = {}
         for mode in ("rate", "saturation"):
             ours, theirs = runs.get((server, mode)), runs.get(("strawberry", mode))
@@ -469,7 +480,9 @@ def main() -> None:
         "--idle-timeout", type=float, default=10.0, help="stop after this long without frames"
     )
     parser.add_argument(
-        "--servers", default="fraiseql,fraiseql-serve,strawberry", help="comma-separated subset"
+        "--servers",
+        default="fraiseql,fraiseql-serve,fraiseql-native,strawberry",
+        help="comma-separated subset",
     )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")
     parser.add_argument(
