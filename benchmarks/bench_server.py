@@ -11,7 +11,9 @@ no httptools) for fairness:
   recommends (``serve_fraiseql.py``: ``uvicorn_server.run``, which writes each batch of frames
   at once and uses uvloop and httptools when installed, as they are here); and
   ``fraiseql-native``, its subscriptions on the native transport (``serve_native.py``:
-  ``manager.serve()`` on a second port, the HTTP endpoints on uvicorn). All publish inside
+  ``manager.serve()`` on a second port, the HTTP endpoints on uvicorn); and the peer
+  ``graphql-ws-node``, the graphql-ws reference server on Node (``peers/graphql-ws-node``:
+  ``ws``, graphql-js, graphql-subscriptions' PubSub, the same HTTP endpoints). All publish inside
   their own process when asked by one HTTP request (``POST /publish_loop``, see
   ``publisher.py``), so HTTP is not in the measured path;
 * the load client: ``load-client/`` (Rust, one thread, built by ``scripts/bench.sh`` and named
@@ -76,6 +78,8 @@ APPS = {
     # The same app's subscriptions on the native transport (serve_native.py: manager.serve()).
     "fraiseql-native": "serve_native.py",
     "strawberry": "strawberry_app:app",
+    # The graphql-ws reference server on Node (peers/graphql-ws-node/server.mjs).
+    "graphql-ws-node": "peers/graphql-ws-node/server.mjs",
 }
 HOST = "127.0.0.1"
 ROOM = "bench"
@@ -258,6 +262,8 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
         server_command = [
             sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
         ]  # fmt: skip
+    elif server == "graphql-ws-node":
+        server_command = ["node", str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port)]
     elif server == "fraiseql-native":
         ws_port = free_port()
         server_command = [
@@ -481,7 +487,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--servers",
-        default="fraiseql,fraiseql-serve,fraiseql-native,strawberry",
+        default="fraiseql,fraiseql-serve,fraiseql-native,strawberry,graphql-ws-node",
         help="comma-separated subset",
     )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")

@@ -33,6 +33,10 @@ if [[ "$which_bench" == "server" || "$which_bench" == "bus" ]]; then
     cargo build --quiet --release --manifest-path benchmarks/load-client/Cargo.toml
     export FRAISEQL_LOAD_CLIENT="$CARGO_TARGET_DIR/release/fraiseql-load-client"
 fi
+if [[ "$which_bench" == "server" ]]; then
+    echo "==> installing the Node peer (benchmarks/peers/graphql-ws-node)"
+    (cd benchmarks/peers/graphql-ws-node && npm ci --no-audit --no-fund --silent)
+fi
 if [[ "$which_bench" == "bus" ]]; then
     scripts/services.sh
 fi
