@@ -13,9 +13,11 @@ no httptools) for fairness:
   ``fraiseql-native``, its subscriptions on the native transport (``serve_native.py``:
   ``manager.serve()`` on a second port, the HTTP endpoints on uvicorn); and the peer
   ``graphql-ws-node``, the graphql-ws reference server on Node (``peers/graphql-ws-node``:
-  ``ws``, graphql-js, graphql-subscriptions' PubSub, the same HTTP endpoints). All publish inside
-  their own process when asked by one HTTP request (``POST /publish_loop``, see
-  ``publisher.py``), so HTTP is not in the measured path;
+  ``ws``, graphql-js, graphql-subscriptions' PubSub, the same HTTP endpoints); and the peer
+  ``async-graphql``, async-graphql on axum (``peers/async-graphql-axum``, Rust, a tokio broadcast
+  channel per room, built by ``scripts/bench.sh`` and named by ``FRAISEQL_PEER_ASYNC_GRAPHQL``).
+  All publish inside their own process when asked by one HTTP request (``POST /publish_loop``,
+  see ``publisher.py``), so HTTP is not in the measured path;
 * the load client: ``load-client/`` (Rust, one thread, built by ``scripts/bench.sh`` and named
   by ``FRAISEQL_LOAD_CLIENT``) or, without it or with ``--client python``, ``load_client.py``;
   both take the same options and print the same report: 100 WebSocket connections, each
@@ -80,6 +82,8 @@ APPS = {
     "strawberry": "strawberry_app:app",
     # The graphql-ws reference server on Node (peers/graphql-ws-node/server.mjs).
     "graphql-ws-node": "peers/graphql-ws-node/server.mjs",
+    # async-graphql on axum (peers/async-graphql-axum), built by scripts/bench.sh.
+    "async-graphql": "FRAISEQL_PEER_ASYNC_GRAPHQL",
 }
 HOST = "127.0.0.1"
 ROOM = "bench"
@@ -262,6 +266,11 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
         server_command = [
             sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
         ]  # fmt: skip
+    elif server == "async-graphql":
+        binary = os.environ.get(APPS[server])
+        if not binary:
+            raise RuntimeError(f"{APPS[server]} is not set: scripts/bench.sh builds the async-graphql peer")
+        server_command = [binary, "--host", HOST, "--port", str(port)]
     elif server == "graphql-ws-node":
         server_command = ["node", str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port)]
     elif server == "fraiseql-native":
@@ -487,7 +496,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--servers",
-        default="fraiseql,fraiseql-serve,fraiseql-native,strawberry,graphql-ws-node",
+        default="fraiseql,fraiseql-serve,fraiseql-native,strawberry,graphql-ws-node,async-graphql",
         help="comma-separated subset",
     )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")

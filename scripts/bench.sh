@@ -36,6 +36,9 @@ fi
 if [[ "$which_bench" == "server" ]]; then
     echo "==> installing the Node peer (benchmarks/peers/graphql-ws-node)"
     (cd benchmarks/peers/graphql-ws-node && npm ci --no-audit --no-fund --silent)
+    echo "==> building the Rust peer (benchmarks/peers/async-graphql-axum)"
+    cargo build --quiet --release --manifest-path benchmarks/peers/async-graphql-axum/Cargo.toml
+    export FRAISEQL_PEER_ASYNC_GRAPHQL="$CARGO_TARGET_DIR/release/bench-peer-async-graphql-axum"
 fi
 if [[ "$which_bench" == "bus" ]]; then
     scripts/services.sh
