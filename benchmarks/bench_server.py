@@ -55,6 +55,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import dataclasses
 import json
 import math
 import os
@@ -71,6 +72,7 @@ from types import FrameType
 from typing import IO, Any
 
 import fraiseql
+import report
 
 BENCH_DIR = Path(__file__).resolve().parent
 APPS = {
@@ -384,13 +386,15 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
             return f"{run.lost:,}"
         if value == "cpu":
             return f"{run.server_cpu_s / max(run.received, 1) * 1e6:.1f}"
+        if value == "client":
+            return f"{run.client['client_cpu_s'] / max(run.received, 1) * 1e6:.1f}"
         if value == "sched p99":
             schedule = run.client.get("schedule_latency_ms")
             return f"{schedule['p99']:,.1f}" if schedule else "-"
         return f"{run.latency(value):,.1f}"
 
     rate_columns = (("pub/s", 7), ("deliv/s", 8), ("p50", 6), ("p99", 7), ("sched p99", 9), ("lost", 5))
-    saturation_columns = (("deliv/s", 8), ("lost", 5), ("cpu", 5))
+    saturation_columns = (("deliv/s", 8), ("lost", 5), ("cpu", 5), ("client", 6))
     lines = [
         f"{'':<15} {'rate run (latency in ms)':<{sum(w + 1 for _, w in rate_columns)}}  saturation run",
         f"{'server':<15} "
@@ -398,7 +402,8 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
         + "   "
         + " ".join(f"{name:>{width}}" for name, width in saturation_columns),
     ]
-    for server in APPS:
+    measured = [server for server in APPS if any((server, mode) in runs for mode in ("rate", "saturation"))]
+    for server in measured:
         lines.append(
             f"{server:<15} "
             + " ".join(f"{cell(server, 'rate', name):>{width}}" for name, width in rate_columns)
@@ -407,7 +412,7 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
         )
     lines.append(
         "(pub/s: events/s the publish loop achieved; sched p99: latency from the scheduled publish "
-        "time; cpu: server CPU µs per delivered frame)"
+        "time; cpu, client: server and load client CPU µs per delivered frame)"
     )
     ratios: dict[str, float] = {}
     for server in ("fraiseql", "fraiseql-serve", "fraiseql-native"):
@@ -449,8 +454,8 @@ def summary(runs: dict[tuple[str, str], Run]) -> list[str]:
         goals.append(("deliveries/s vs Strawberry", f"{ratio:.2f}x", ">= 5x (saturation)", ratio >= 5))
     lines.append("")
     lines.append(f"{'FraiseQL goal':<28} {'measured':>12}  {'goal':<20} status")
-    for name, measured, goal, met in goals:
-        lines.append(f"{name:<28} {measured:>12}  {goal:<20} {'met' if met else 'NOT MET'}")
+    for name, value, goal, met in goals:
+        lines.append(f"{name:<28} {value:>12}  {goal:<20} {'met' if met else 'NOT MET'}")
     return lines
 
 
@@ -501,6 +506,9 @@ def main() -> None:
     )
     parser.add_argument("--modes", default="rate,saturation", help="comma-separated subset")
     parser.add_argument(
+        "--report", type=Path, help="also write server.json and server.md (machine, versions) here"
+    )
+    parser.add_argument(
         "--client",
         choices=("rust", "python"),
         help="load client (default: rust when FRAISEQL_LOAD_CLIENT names its binary, else python)",
@@ -548,8 +556,18 @@ def main() -> None:
             print(f"  {line}")
     print()
     print("Summary")
-    for line in summary(runs):
+    lines = summary(runs)
+    for line in lines:
         print(f"  {line}")
+    if options.report is not None:
+        settings = {
+            key: value
+            for key, value in vars(options).items()
+            if key not in ("report", "client_binary") and not callable(value)
+        }
+        recorded = [dataclasses.asdict(run) for run in runs.values()]
+        report.write(options.report, settings, recorded, lines)
+        print(f"report written to {options.report}/server.md and server.json")
 
 
 if __name__ == "__main__":
