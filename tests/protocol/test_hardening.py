@@ -241,10 +241,6 @@ async def test_connections_beyond_the_per_address_limit_get_503(make_server: Ser
 # -- 6. logs stay bounded -----------------------------------------------------------------------------
 
 
-@pytest.mark.native_xfail(
-    reason="invalid UTF-8 drops the native connection instead of closing it 1007 (docs/native-transport.md, "
-    "known differences)"
-)
 async def test_a_flood_of_invalid_frames_leaves_a_few_log_lines_without_tracebacks(
     make_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -180,10 +180,6 @@ async def test_document_error_sends_error_and_keeps_socket(
     assert await client.receive_json() == _next("good", "counter", {"n": 1})
 
 
-@pytest.mark.native_xfail(
-    reason="the native core parses client JSON with serde_json: an integer beyond 64 bits becomes a float "
-    "(accepted by a schemaless field), and -1e400 closes 4400 (docs/native-transport.md, known differences)"
-)
 @pytest.mark.parametrize(
     "raw_variables", ['{"room": 123456789012345678901234567890}', '{"room": "lobby", "big": -1e400}']
 )

@@ -114,10 +114,6 @@ async def test_valid_subscribe_variants_are_accepted(server: RunningServer, payl
     }
 
 
-@pytest.mark.native_xfail(
-    reason="the native core parses client JSON with serde_json: an integer beyond 64 bits becomes a float "
-    "(docs/native-transport.md, known differences)"
-)
 async def test_variables_json_cannot_carry_get_an_error_message(server: RunningServer) -> None:
     """An integer beyond 64 bits is valid JSON the engine cannot take: that subscription gets an
     ``error`` in the converter's words (never server internals) and the connection goes on."""
@@ -147,10 +143,6 @@ async def test_variables_json_cannot_carry_get_an_error_message(server: RunningS
         '{"query": "subscription($x: String) { counter { n } }", "variables": {"x": "\\ud800"}}',
     ],
     ids=["query", "operation-name", "variables"],
-)
-@pytest.mark.native_xfail(
-    reason="serde_json refuses lone surrogates while parsing: the native core closes 4400 instead of an "
-    "error message (docs/native-transport.md, known differences)"
 )
 async def test_lone_surrogates_get_an_error_message(server: RunningServer, payload: str) -> None:
     client = await server.connect()

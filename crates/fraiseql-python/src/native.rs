@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use ahash::AHashSet;
 use fraiseql_engine::{Engine, EngineError};
-use fraiseql_transport::protocol::{JsonObject, ProtocolConfig};
+use fraiseql_transport::protocol::{JsonString, ProtocolConfig, RawJson};
 use fraiseql_transport::{
     ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, ServerConfig, ServerHandle, StatsSnapshot,
     SubscribeErrors, SubscribeRequest,
@@ -162,7 +162,7 @@ impl Host for PythonHost {
     async fn on_connect(
         &self,
         connection_id: &str,
-        payload: Option<JsonObject>,
+        payload: Option<RawJson>,
         request: &RequestInfo,
     ) -> ConnectDecision<NativeContext> {
         let (reply, answer) = oneshot::channel();
@@ -231,6 +231,21 @@ impl Host for PythonHost {
     }
 }
 
+/// The client's JSON text read as the Python handler reads it (`json.loads`). Once per
+/// `connection_init` or `subscribe`, never per frame.
+fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
+    static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let loads = LOADS.get_or_try_init(py, || py.import("json")?.getattr("loads").map(Bound::unbind))?;
+    loads.bind(py).call1((text,))
+}
+
+fn json_string<'py>(py: Python<'py>, text: &JsonString) -> PyResult<Bound<'py, PyAny>> {
+    match text {
+        JsonString::Text(text) => Ok(pyo3::types::PyString::new(py, text).into_any()),
+        JsonString::NotUnicode(literal) => json_loads(py, literal.as_str()),
+    }
+}
+
 fn take_reply<T>(reply: &Mutex<Option<oneshot::Sender<T>>>, answer: T) -> bool {
     match reply.lock().take() {
         Some(sender) => sender.send(answer).is_ok(),
@@ -243,7 +258,7 @@ fn take_reply<T>(reply: &Mutex<Option<oneshot::Sender<T>>>, answer: T) -> bool {
 #[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", name = "ConnectCall", frozen)]
 pub struct ConnectCall {
     connection_id: String,
-    payload: Option<JsonObject>,
+    payload: Option<RawJson>,
     request: RequestInfo,
     reply: Mutex<Option<oneshot::Sender<ConnectAnswer>>>,
 }
@@ -255,10 +270,11 @@ impl ConnectCall {
         &self.connection_id
     }
 
-    /// The `connection_init` payload (a dict) or `None`.
+    /// The `connection_init` payload (a dict, read as `json.loads` reads the client's JSON) or
+    /// `None`.
     #[getter]
     fn payload<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.payload.as_ref().map(|payload| convert::object_to_python(py, payload).map(Bound::into_any)).transpose()
+        self.payload.as_ref().map(|payload| json_loads(py, payload.as_str())).transpose()
     }
 
     /// The upgrade request: `(path, query_string or None, [(name, value), ...], (host, port) or
@@ -319,10 +335,10 @@ pub struct SubscribeCall {
     engine: Engine,
     connection_id: String,
     context: Arc<NativeContext>,
-    id: String,
-    query: String,
-    operation_name: Option<String>,
-    variables: Option<JsonObject>,
+    id: JsonString,
+    query: JsonString,
+    operation_name: Option<JsonString>,
+    variables: Option<RawJson>,
     reply: Mutex<Option<oneshot::Sender<Result<(), SubscribeErrors>>>>,
 }
 
@@ -333,27 +349,29 @@ impl SubscribeCall {
         &self.connection_id
     }
 
+    /// The subscription id (a `str` with lone surrogates if the client's JSON had them).
     #[getter]
-    fn id(&self) -> &str {
-        &self.id
+    fn id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_string(py, &self.id)
+    }
+
+    /// The document (a `str` with lone surrogates if the client's JSON had them: the manager
+    /// refuses it as the Python handler's path does).
+    #[getter]
+    fn query<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        json_string(py, &self.query)
     }
 
     #[getter]
-    fn query(&self) -> &str {
-        &self.query
+    fn operation_name<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.operation_name.as_ref().map(|name| json_string(py, name)).transpose()
     }
 
-    #[getter]
-    fn operation_name(&self) -> Option<&str> {
-        self.operation_name.as_deref()
-    }
-
+    /// The variables (a dict, read as `json.loads` reads the client's JSON: integers of any
+    /// size, `1e400` as infinity, lone surrogates) or `None`.
     #[getter]
     fn variables<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        self.variables
-            .as_ref()
-            .map(|variables| convert::object_to_python(py, variables).map(Bound::into_any))
-            .transpose()
+        self.variables.as_ref().map(|variables| json_loads(py, variables.as_str())).transpose()
     }
 
     /// The subscription is registered: it goes on. False when the connection is gone, in which

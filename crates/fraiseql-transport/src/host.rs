@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::protocol::{JsonObject, SubscribePayload};
+use crate::protocol::{JsonString, RawJson, SubscribePayload};
 
 /// What the HTTP upgrade request said, for `on_connect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,7 +62,8 @@ pub struct ConnectionRef<'a, C> {
 pub struct SubscribeRequest<C> {
     pub connection_id: Arc<str>,
     pub context: Arc<C>,
-    pub id: String,
+    /// Not Unicode text when the client's id has lone surrogates (the engine cannot take it).
+    pub id: JsonString,
     pub payload: SubscribePayload,
 }
 
@@ -89,7 +90,7 @@ pub trait Host: Send + Sync + 'static {
     fn on_connect(
         &self,
         connection_id: &str,
-        payload: Option<JsonObject>,
+        payload: Option<RawJson>,
         request: &RequestInfo,
     ) -> impl Future<Output = ConnectDecision<Self::Context>> + Send;
 

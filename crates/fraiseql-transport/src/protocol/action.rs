@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::message::{JsonObject, SubscribePayload};
+use super::message::{JsonString, RawJson, SubscribePayload};
 
 /// One thing for the driver to do, in the order the core produced them.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,11 +17,12 @@ pub enum Action {
     Close { code: u16, reason: String },
     /// Ask the host whether to accept the connection (`on_connect`); answer with
     /// [`super::Session::connect_decided`]. Meanwhile the driver keeps reading.
-    Authenticate { payload: Option<JsonObject> },
+    Authenticate { payload: Option<RawJson> },
     /// Ask the host to register a subscription; answer with [`super::Session::subscribe_decided`].
     /// Until then [`super::Session::wants_input`] is false: like the Python reader, a connection's
     /// messages are handled one subscribe at a time.
-    Subscribe { id: String, payload: SubscribePayload },
+    /// `id` may be no Unicode text (answer with [`super::Session::not_unicode_subscribe_decided`]).
+    Subscribe { id: JsonString, payload: SubscribePayload },
     /// The client completed a subscription: free it (engine and host). Nothing is sent back.
     Complete { id: String },
 }

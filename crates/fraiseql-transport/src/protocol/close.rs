@@ -4,6 +4,10 @@
 
 /// Server shutdown.
 pub const GOING_AWAY: u16 = 1001;
+/// The WebSocket layer's: a frame the protocol forbids (RFC 6455).
+pub const PROTOCOL_ERROR: u16 = 1002;
+/// The WebSocket layer's: a text message that is not UTF-8.
+pub const INVALID_PAYLOAD: u16 = 1007;
 /// A client message over `max_message_size`.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 /// The server holds `max_connections` already.
@@ -36,6 +40,8 @@ pub const REASON_TOO_MANY_MESSAGES: &str = "Too many messages";
 pub const REASON_TOO_MANY_SUBSCRIBES: &str = "Too many subscribe attempts";
 pub const REASON_INTERNAL: &str = "Internal server error";
 pub const REASON_KEEPALIVE: &str = "Keep-alive timeout: no pong";
+pub const REASON_INVALID_UTF8: &str = "Invalid UTF-8 in a text message";
+pub const REASON_PROTOCOL_ERROR: &str = "WebSocket protocol error";
 
 /// The WebSocket limit on a close reason, in bytes of UTF-8.
 pub const MAX_REASON_BYTES: usize = 123;

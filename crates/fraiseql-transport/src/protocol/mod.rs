@@ -13,7 +13,7 @@ mod tests;
 
 pub use action::{Action, ConnectOutcome};
 pub use config::ProtocolConfig;
-pub use message::{BadRequest, ClientMessage, JsonObject, SubscribePayload};
+pub use message::{BadRequest, ClientMessage, JsonObject, JsonString, RawJson, SubscribePayload};
 pub use session::Session;
 
 /// The subprotocol this core speaks.

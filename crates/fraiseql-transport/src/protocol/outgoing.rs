@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::message::JsonObject;
+use super::message::RawJson;
 
 pub const PING: &str = r#"{"type":"ping"}"#;
 
@@ -14,16 +14,22 @@ pub fn connection_ack(payload: Option<&Value>) -> String {
     }
 }
 
-pub fn pong(payload: Option<&JsonObject>) -> String {
+/// The pong of a ping: its payload echoed as the client wrote it.
+pub fn pong(payload: Option<&RawJson>) -> String {
     match payload {
-        Some(payload) => format!(r#"{{"type":"pong","payload":{}}}"#, Value::Object(payload.clone())),
+        Some(payload) => format!(r#"{{"type":"pong","payload":{}}}"#, payload.as_str()),
         None => r#"{"type":"pong"}"#.to_owned(),
     }
 }
 
 /// An `error` message: `errors` is the array of GraphQL formatted errors.
 pub fn error(id: &str, errors: &[Value]) -> String {
-    format!(r#"{{"id":{},"type":"error","payload":{}}}"#, Value::from(id), Value::from(errors.to_vec()))
+    error_for_literal(&Value::from(id).to_string(), errors)
+}
+
+/// [`error`] for an id given as its JSON string literal.
+pub fn error_for_literal(id: &str, errors: &[Value]) -> String {
+    format!(r#"{{"id":{id},"type":"error","payload":{}}}"#, Value::from(errors.to_vec()))
 }
 
 /// The error a subscription over `max_subscriptions_per_connection` gets.
@@ -37,13 +43,18 @@ pub fn too_many_subscriptions(limit: usize) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::ClientMessage;
 
     #[test]
     fn messages_are_compact_json() {
         assert_eq!(connection_ack(None), r#"{"type":"connection_ack"}"#);
         assert_eq!(connection_ack(Some(&json!({"a": 1}))), r#"{"type":"connection_ack","payload":{"a":1}}"#);
         assert_eq!(pong(None), r#"{"type":"pong"}"#);
-        assert_eq!(pong(json!({"x": [1]}).as_object()), r#"{"type":"pong","payload":{"x":[1]}}"#);
+        let ClientMessage::Ping { payload } = ClientMessage::parse(r#"{"type":"ping","payload":{"x":[1]}}"#).unwrap()
+        else {
+            panic!("a ping")
+        };
+        assert_eq!(pong(payload.as_ref()), r#"{"type":"pong","payload":{"x":[1]}}"#);
         let error = error("a\"b", &[json!({"message": "m"})]);
         assert_eq!(error, r#"{"id":"a\"b","type":"error","payload":[{"message":"m"}]}"#);
     }

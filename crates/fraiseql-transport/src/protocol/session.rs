@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::action::{Action, ConnectOutcome};
 use super::close;
 use super::config::ProtocolConfig;
-use super::message::{BadRequest, ClientMessage, SubscribePayload};
+use super::message::{BadRequest, ClientMessage, JsonString, SubscribePayload};
 use super::outgoing;
 
 /// Where a client's subscription id stands.
@@ -185,6 +185,19 @@ impl Session {
         self.pending -= 1;
     }
 
+    /// The host's answer to [`Action::Subscribe`] for an id that is not Unicode text (lone
+    /// surrogates): never a subscription of the engine, whose ids are text, so only a refusal
+    /// says something (its `error` message); an acceptance frees nothing and sends nothing.
+    pub fn not_unicode_subscribe_decided(&mut self, literal: &str, result: Result<(), Vec<Value>>) {
+        if self.closed || self.pending == 0 {
+            return;
+        }
+        self.pending -= 1;
+        if let Err(errors) = result {
+            self.actions.push_back(Action::Send(outgoing::error_for_literal(literal, &errors)));
+        }
+    }
+
     /// The engine ended a subscription with an `error` frame (now sent): its id is free again
     /// (once the host has answered, if the subscribe is still pending).
     pub fn subscription_ended(&mut self, id: &str) {
@@ -252,7 +265,9 @@ impl Session {
                 }
             }
             ClientMessage::Subscribe { id, payload } => self.subscribe(id, payload, now),
-            ClientMessage::Complete { id } => match self.operations.get_mut(&id) {
+            // Not Unicode text: no subscription's id, so unknown.
+            ClientMessage::Complete { id: None } => {}
+            ClientMessage::Complete { id: Some(id) } => match self.operations.get_mut(&id) {
                 Some(Operation::Active) => {
                     self.operations.remove(&id);
                     self.actions.push_back(Action::Complete { id });
@@ -264,23 +279,27 @@ impl Session {
         }
     }
 
-    fn subscribe(&mut self, id: String, payload: SubscribePayload, now: Instant) {
+    fn subscribe(&mut self, id: JsonString, payload: SubscribePayload, now: Instant) {
         if !self.acknowledged {
             return self.close(close::UNAUTHORIZED, close::REASON_UNAUTHORIZED);
         }
         if self.subscribes.as_ref().is_some_and(|bucket| !bucket.try_take_at(now)) {
             return self.close(close::TOO_MANY_INITIALISATION_REQUESTS, close::REASON_TOO_MANY_SUBSCRIBES);
         }
-        if self.operations.contains_key(&id) {
-            return self.close(close::SUBSCRIBER_ALREADY_EXISTS, &close::subscriber_exists(&id));
+        if let JsonString::Text(text) = &id {
+            if self.operations.contains_key(text) {
+                return self.close(close::SUBSCRIBER_ALREADY_EXISTS, &close::subscriber_exists(text));
+            }
         }
         let limit = self.config.max_subscriptions_per_connection;
         if self.operations.len() >= limit {
             let error = outgoing::too_many_subscriptions(limit);
-            self.actions.push_back(Action::Send(outgoing::error(&id, &[error])));
+            self.actions.push_back(Action::Send(outgoing::error_for_literal(&id.to_json(), &[error])));
             return;
         }
-        self.operations.insert(id.clone(), Operation::Pending);
+        if let JsonString::Text(text) = &id {
+            self.operations.insert(text.clone(), Operation::Pending);
+        }
         self.pending += 1;
         self.actions.push_back(Action::Subscribe { id, payload });
     }

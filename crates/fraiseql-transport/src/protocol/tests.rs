@@ -74,7 +74,10 @@ fn ack_carries_the_host_payload() {
     let now = Instant::now();
     let mut session = Session::new(Arc::new(config()), now);
     session.handle_text(r#"{"type":"connection_init","payload":{"token":"t"}}"#, now);
-    assert_eq!(actions(&mut session), [Action::Authenticate { payload: json!({"token": "t"}).as_object().cloned() }]);
+    assert_eq!(
+        actions(&mut session),
+        [Action::Authenticate { payload: Some(crate::protocol::RawJson::new(r#"{"token":"t"}"#)) }]
+    );
     session
         .connect_decided(ConnectOutcome::Accept { ack_payload: Some(json!({"user": "ann"})), expires_in: None }, now);
     assert_eq!(actions(&mut session), [Action::Send(r#"{"type":"connection_ack","payload":{"user":"ann"}}"#.into())]);

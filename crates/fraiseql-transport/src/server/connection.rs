@@ -18,6 +18,7 @@ use futures_util::future::OptionFuture;
 use futures_util::{FutureExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::{watch, Notify};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::handshake::Socket;
@@ -25,14 +26,14 @@ use super::outbound::{self, WriteError};
 use super::stats::ServerStats;
 use super::Shared;
 use crate::host::{ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, SubscribeRequest};
-use crate::protocol::{Action, ConnectOutcome, Session};
+use crate::protocol::{close, Action, ConnectOutcome, JsonString, Session};
 
 /// A host call in flight (at most one per connection).
 type HostCall<C> = Pin<Box<dyn Future<Output = HostReply<C>> + Send>>;
 
 enum HostReply<C> {
     Connect(ConnectDecision<C>),
-    Subscribe(String, Result<(), Vec<Value>>),
+    Subscribe(JsonString, Result<(), Vec<Value>>),
     /// The host's future panicked.
     Panicked,
 }
@@ -123,6 +124,9 @@ impl<H: Host> Connection<H> {
         let ending = self.serve().await;
         // Nothing more is delivered: free the engine's side before the close handshake lingers.
         let closed_by_server = match &ending {
+            // The WebSocket layer's own closes: the Python integrations' servers send them
+            // without the protocol handler hearing of it, so the host is not told either.
+            Ending::Closed { code: close::PROTOCOL_ERROR | close::INVALID_PAYLOAD, .. } => None,
             Ending::Closed { code, reason } => Some(ServerClose { code: *code, reason }),
             Ending::Gone | Ending::WriteTimedOut => None,
         };
@@ -205,7 +209,7 @@ impl<H: Host> Connection<H> {
         close
     }
 
-    fn call_on_connect(&mut self, payload: Option<crate::protocol::JsonObject>) {
+    fn call_on_connect(&mut self, payload: Option<crate::protocol::RawJson>) {
         let host = self.shared.host.clone();
         let request = self.request.clone();
         let connection_id = self.registration.connection_id.clone();
@@ -216,7 +220,7 @@ impl<H: Host> Connection<H> {
         }));
     }
 
-    fn call_subscribe(&mut self, id: String, payload: crate::protocol::SubscribePayload) {
+    fn call_subscribe(&mut self, id: JsonString, payload: crate::protocol::SubscribePayload) {
         let Some(context) = self.registration.context.clone() else {
             // The session asks for subscribes only once acknowledged, which sets the context.
             return self.session.internal_error();
@@ -257,7 +261,10 @@ impl<H: Host> Connection<H> {
                 self.session.connect_decided(ConnectOutcome::Close { code, reason }, now);
             }
             HostReply::Connect(ConnectDecision::Failed) => self.session.connect_decided(ConnectOutcome::Failed, now),
-            HostReply::Subscribe(id, result) => self.session.subscribe_decided(&id, result),
+            HostReply::Subscribe(JsonString::Text(id), result) => self.session.subscribe_decided(&id, result),
+            HostReply::Subscribe(JsonString::NotUnicode(id), result) => {
+                self.session.not_unicode_subscribe_decided(id.as_str(), result);
+            }
             HostReply::Panicked => self.session.internal_error(),
         }
     }
@@ -313,6 +320,11 @@ impl<H: Host> Connection<H> {
             Some(Ok(Message::Pong(_) | Message::Frame(_))) => {}
             // Refused from its header, before the payload was read.
             Some(Err(WsError::Capacity(_))) => self.session.handle_oversized(),
+            // As the Python integrations' WebSocket servers do: a close frame, not a drop.
+            Some(Err(WsError::Utf8(_))) => self.session.close(close::INVALID_PAYLOAD, close::REASON_INVALID_UTF8),
+            Some(Err(WsError::Protocol(error))) if !matches!(error, ProtocolError::ResetWithoutClosingHandshake) => {
+                self.session.close(close::PROTOCOL_ERROR, close::REASON_PROTOCOL_ERROR);
+            }
             Some(Err(_)) | None => return Some(Ending::Gone),
         }
         None

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use fraiseql_engine::{Engine, EngineError, EventScope, Registration};
-use fraiseql_transport::protocol::JsonObject;
+use fraiseql_transport::protocol::{JsonObject, RawJson};
 pub use fraiseql_transport::ServerConfig;
 use fraiseql_transport::{
     ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, ServerHandle, SubscribeRequest,
@@ -42,10 +42,10 @@ impl Host for FakeHost {
     async fn on_connect(
         &self,
         _connection_id: &str,
-        payload: Option<JsonObject>,
+        payload: Option<RawJson>,
         request: &RequestInfo,
     ) -> ConnectDecision<String> {
-        let payload = payload.unwrap_or_default();
+        let payload = payload.and_then(|payload| payload.to_object()).unwrap_or_default();
         if let Some(delay) = payload.get("delay_ms").and_then(Value::as_u64) {
             tokio::time::sleep(Duration::from_millis(delay)).await;
         }
@@ -60,12 +60,24 @@ impl Host for FakeHost {
     }
 
     async fn subscribe(&self, request: SubscribeRequest<String>) -> Result<(), Vec<Value>> {
+        let payload = &request.payload;
+        let not_text = || vec![json!({"message": "not Unicode text", "extensions": {"code": "BAD_USER_INPUT"}})];
+        let subscription_id = request.id.as_text().ok_or_else(not_text)?;
+        let query = payload.query.as_text().ok_or_else(not_text)?;
+        let operation_name = match &payload.operation_name {
+            Some(name) => Some(name.as_text().ok_or_else(not_text)?),
+            None => None,
+        };
+        let variables = match &payload.variables {
+            Some(variables) => variables.to_object().ok_or_else(not_text)?,
+            None => JsonObject::default(),
+        };
         let registration = Registration {
             connection_id: &request.connection_id,
-            subscription_id: &request.id,
-            query: &request.payload.query,
-            operation_name: request.payload.operation_name.as_deref(),
-            variables: request.payload.variables.clone().unwrap_or_default(),
+            subscription_id,
+            query,
+            operation_name,
+            variables,
             ..Default::default()
         };
         match self.engine.register(registration) {
