@@ -13,10 +13,15 @@ console script.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fraiseql.subscriptions.manager import SubscriptionManager
 
 __all__ = ["SECRET_VARIABLE", "main"]
 
@@ -47,6 +52,18 @@ def _parser() -> argparse.ArgumentParser:
         choices=("fastapi", "starlette"),
         default="fastapi",
         help="web framework (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--transport",
+        choices=("python", "native"),
+        default="python",
+        help="graphql-transport-ws on the web framework at --port/graphql ('python', the default), "
+        "or on the native transport (sockets in Rust) at --ws-port/graphql",
+    )
+    demo.add_argument(
+        "--ws-port",
+        type=int,
+        help="the native transport's TCP port (default: --port + 1; only with --transport native)",
     )
     demo.add_argument(
         "--log-level",
@@ -102,6 +119,11 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if args.ws_port is not None and args.transport != "native":
+        parser.error("--ws-port needs --transport native")
+    ws_port = args.ws_port if args.ws_port is not None else args.port + 1
+    if args.transport == "native" and not 1 <= ws_port <= 65535:
+        parser.error(f"--ws-port must be between 1 and 65535, got {ws_port}")
     try:
         bus = parse_bus(args.bus)
     except ValueError as error:
@@ -115,7 +137,12 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         except ValueError as error:
             parser.error(f"--auth-jwt-secret: {error}")
     try:
-        app, manager = create_app(args.framework, args.bus, auth_jwt_secret=secret)
+        app, manager = create_app(
+            args.framework,
+            args.bus,
+            auth_jwt_secret=secret,
+            native_ws_port=ws_port if args.transport == "native" else None,
+        )
     except BusError as error:  # a bus that cannot be reached: said plainly, no traceback
         print(f"fraiseql-subscriptions demo: {error}", file=sys.stderr, flush=True)
         return 1
@@ -127,12 +154,40 @@ def _demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             "fraiseql-subscriptions token --user ann --tenant acme",
             flush=True,
         )
+    if args.transport == "native":
+        print(f"graphql-transport-ws on the native transport: port {ws_port}, path /graphql", flush=True)
     print(f"Open {_browser_url(args.host, args.port)} in a browser (Ctrl+C stops the server)", flush=True)
     # On Ctrl+C uvicorn shuts down gracefully (WebSockets closed with 1001), then re-raises it.
     with contextlib.suppress(KeyboardInterrupt):
-        run(app, manager, host=args.host, port=args.port, log_level=args.log_level)
+        if args.transport == "native":
+            try:
+                asyncio.run(_serve_with_native(app, manager, args.host, args.port, ws_port, args.log_level))
+            except OSError as error:
+                message = f"fraiseql-subscriptions demo: cannot serve on port {ws_port}: {error}"
+                print(message, file=sys.stderr)
+                return 1
+        else:
+            run(app, manager, host=args.host, port=args.port, log_level=args.log_level)
     print("Stopped.", flush=True)
     return 0
+
+
+async def _serve_with_native(
+    app: Any, manager: SubscriptionManager, host: str, port: int, ws_port: int, log_level: str
+) -> None:
+    """The page and API through uvicorn, graphql-transport-ws on the native transport; uvicorn's
+    shutdown (Ctrl+C) shuts the manager down, which closes the native connections with 1001."""
+    from fraiseql.integrations.uvicorn_server import serve
+    from fraiseql.subscriptions.native import NativeServer
+
+    # Bound before uvicorn starts: a port in use fails here, before the page is served.
+    server = await NativeServer.start(manager, host, ws_port, "/graphql")
+    native = asyncio.ensure_future(server.serve_forever())
+    try:
+        await serve(app, manager, host=host, port=port, log_level=log_level)
+    finally:
+        native.cancel()
+        await asyncio.gather(native, return_exceptions=True)
 
 
 def _token(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

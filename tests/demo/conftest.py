@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -19,6 +20,7 @@ from fraiseql.demo import create_app
 from fraiseql.demo.app import Framework
 from fraiseql.integrations.uvicorn_server import SubscriptionServer
 from fraiseql.subscriptions.manager import SubscriptionConfig
+from fraiseql.subscriptions.native import NativeServer
 
 FRAMEWORKS: tuple[Framework, ...] = ("fastapi", "starlette")
 
@@ -33,8 +35,17 @@ class HTTPReply:
         return json.loads(self.body)
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 class LiveServer:
-    """``create_app(framework)`` served by :class:`SubscriptionServer` on 127.0.0.1 (any free port)."""
+    """``create_app(framework)`` served by :class:`SubscriptionServer` on 127.0.0.1 (any free port);
+    with ``native``, graphql-transport-ws on the native transport (``manager.serve()``) on a port
+    of its own, as ``fraiseql-subscriptions demo --transport native`` runs it."""
 
     def __init__(
         self,
@@ -43,9 +54,13 @@ class LiveServer:
         port: int = 0,
         config: SubscriptionConfig | None = None,
         auth_jwt_secret: str | None = None,
+        native: bool = False,
     ) -> None:
         self.framework = framework
-        self.app, self.manager = create_app(framework, bus, config=config, auth_jwt_secret=auth_jwt_secret)
+        self.native_port = _free_port() if native else None
+        self.app, self.manager = create_app(
+            framework, bus, config=config, auth_jwt_secret=auth_jwt_secret, native_ws_port=self.native_port
+        )
         served = uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
         self.server = SubscriptionServer(served, self.manager)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{framework}", daemon=True)
@@ -53,9 +68,21 @@ class LiveServer:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self.server.serve())
+            asyncio.run(self._serve())
         except BaseException as error:  # reported by stop()
             self._error = error
+
+    async def _serve(self) -> None:
+        if self.native_port is None:
+            await self.server.serve()
+            return
+        native = await NativeServer.start(self.manager, "127.0.0.1", self.native_port, "/graphql")
+        forever = asyncio.ensure_future(native.serve_forever())
+        try:
+            await self.server.serve()  # its shutdown shuts the manager down, native server included
+        finally:
+            forever.cancel()
+            await asyncio.gather(forever, return_exceptions=True)
 
     def start(self) -> LiveServer:
         self._thread.start()
@@ -84,7 +111,7 @@ class LiveServer:
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/graphql"
+        return f"ws://127.0.0.1:{self.native_port or self.port}/graphql"
 
     def request(
         self,

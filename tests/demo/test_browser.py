@@ -36,6 +36,16 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="module", params=["fastapi", "starlette", "fastapi-native"])
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServer]:
+    """The page against each framework, and with graphql-transport-ws on the native transport
+    (``demo --transport native``: the page is told the native port and connects there)."""
+    framework, _, transport = request.param.partition("-")
+    server = LiveServer(framework, native=transport == "native").start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:

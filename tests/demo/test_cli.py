@@ -107,6 +107,64 @@ async def test_demo_serves_and_stops_cleanly_on_sigint(framework: str) -> None:
     assert "Traceback" not in stderr
 
 
+async def test_demo_on_the_native_transport() -> None:
+    """``--transport native``: the page and API on --port, graphql-transport-ws in Rust on
+    --ws-port (the page is told where), 1001 on Ctrl+C."""
+    port, ws_port = free_port(), free_port()
+    process = start_demo("--port", str(port), "--transport", "native", "--ws-port", str(ws_port))
+    try:
+        await asyncio.to_thread(wait_until_serving, port, process)
+        with await asyncio.to_thread(
+            urllib.request.urlopen, f"http://127.0.0.1:{port}/", timeout=5
+        ) as response:
+            page = response.read().decode()
+            policy = response.headers["Content-Security-Policy"]
+        assert f'<meta name="fraiseql-graphql-ws-port" content="{ws_port}">' in page
+        assert f"connect-src 'self' ws://*:{ws_port} wss://*:{ws_port};" in policy
+        async with connect(
+            f"ws://127.0.0.1:{ws_port}/graphql", subprotocols=[Subprotocol("graphql-transport-ws")]
+        ) as ws:
+            await ws.send(json.dumps({"type": "connection_init"}))
+            assert json.loads(await ws.recv()) == {"type": "connection_ack"}
+            query = 'subscription { messageAdded(room: "native") { text } }'
+            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+            await ws.send(json.dumps({"type": "ping"}))
+            assert json.loads(await ws.recv()) == {"type": "pong"}
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/rooms/native/messages",
+                data=json.dumps({"text": "through Rust", "author": "pytest"}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with await asyncio.to_thread(urllib.request.urlopen, request, timeout=5) as response:
+                assert response.status == 201
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert frame == {
+                "id": "1",
+                "type": "next",
+                "payload": {"data": {"messageAdded": {"text": "through Rust"}}},
+            }
+            process.send_signal(signal.SIGINT)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(ws.recv(), 10)
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 1001
+        stdout, stderr = await asyncio.to_thread(process.communicate, timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, stderr
+    assert f"native transport: port {ws_port}" in stdout
+    assert "Traceback" not in stderr
+
+
+def test_ws_port_needs_the_native_transport(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["demo", "--ws-port", "9000"])
+    assert "--ws-port needs --transport native" in capsys.readouterr().err
+
+
 def test_a_configured_bus_is_used_and_announced() -> None:
     port = free_port()
     process = start_demo("--port", str(port), "--bus", REDIS_URL)

@@ -69,12 +69,30 @@ async def _read_body(request: Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def _endpoints(board: ChatBoard, static: dict[str, StaticFile]) -> list[tuple[str, str, Endpoint]]:
+def _pointed_at_native(
+    static: dict[str, StaticFile], port: int
+) -> tuple[dict[str, StaticFile], dict[str, str]]:
+    """The page told to connect to the native transport's port (a meta tag app.js reads), and
+    its Content-Security-Policy allowing that port."""
+    page = static["index.html"]
+    marker = b'<meta charset="utf-8">'
+    tag = f'\n  <meta name="fraiseql-graphql-ws-port" content="{port}">'.encode()
+    body = page.body.replace(marker, marker + tag, 1)
+    headers = dict(_PAGE_HEADERS)
+    headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
+        "connect-src 'self'", f"connect-src 'self' ws://*:{port} wss://*:{port}"
+    )
+    return {**static, "index.html": StaticFile(page.name, body, page.media_type)}, headers
+
+
+def _endpoints(
+    board: ChatBoard, static: dict[str, StaticFile], page_headers: dict[str, str]
+) -> list[tuple[str, str, Endpoint]]:
     """``(method, path, endpoint)`` for every HTTP route, shared by both frameworks."""
 
     def serve_file(name: str) -> Endpoint:
         file = static[name]
-        extra = _PAGE_HEADERS if name.endswith(".html") else None
+        extra = page_headers if name.endswith(".html") else None
 
         async def endpoint(request: Request) -> Response:
             return _respond(Reply(200, file.body, file.media_type), extra)
@@ -145,9 +163,13 @@ def create_app(
     *,
     config: SubscriptionConfig | None = None,
     auth_jwt_secret: str | None = None,
+    native_ws_port: int | None = None,
 ) -> tuple[Starlette, SubscriptionManager]:
     """The live chat board: the page at ``/``, the API, graphql-transport-ws at ``/graphql`` and
     Prometheus metrics at ``/metrics``.
+
+    ``native_ws_port``: the page connects to graphql-transport-ws on that port of its host (the
+    native transport, ``manager.serve()``, which the caller runs) instead of this app's ``/graphql``.
 
     ``bus`` is ``"memory"``, a ``redis://`` URL or a ``postgresql://`` DSN (``ValueError`` if
     malformed). ``auth_jwt_secret`` (at least 32 bytes, else ``ValueError``; needs PyJWT) turns
@@ -163,7 +185,11 @@ def create_app(
     board = ChatBoard(choice, framework, config=config, auth_jwt_secret=auth_jwt_secret)
     if choice.kind != "memory":
         logger.warning("%s", choice.note)
-    endpoints = _endpoints(board, load_static())
+    static = load_static()
+    page_headers = _PAGE_HEADERS
+    if native_ws_port is not None:
+        static, page_headers = _pointed_at_native(static, native_ws_port)
+    endpoints = _endpoints(board, static, page_headers)
     handlers: dict[int | type[Exception], Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
         HTTPException: _http_error,
         Exception: _internal_error,

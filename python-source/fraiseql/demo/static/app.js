@@ -413,7 +413,10 @@
     renderRooms(knownRooms);
   }
 
-  const client = new GraphQLWSClient(`${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/graphql`, {
+  // With `demo --transport native` the server names the native transport's port in a meta tag.
+  const nativePort = document.querySelector('meta[name="fraiseql-graphql-ws-port"]')?.content;
+  const socketHost = nativePort ? `${location.hostname}:${nativePort}` : location.host;
+  const client = new GraphQLWSClient(`${location.protocol === "https:" ? "wss:" : "ws:"}//${socketHost}/graphql`, {
     onStatus: setStatus,
     onAck: () => {
       // After a (re)connection: catch up with what was posted while we were away.
