@@ -130,10 +130,10 @@ async def subscribed(
             await process.wait()
 
 
-async def test_receives_events_in_order(node: str, client: JsClient, fastapi_server: RunningServer) -> None:
-    async with subscribed(node, client, fastapi_server, MESSAGE_ADDED, {"room": "lobby"}, EVENTS) as run:
+async def test_receives_events_in_order(node: str, client: JsClient, served: RunningServer) -> None:
+    async with subscribed(node, client, served, MESSAGE_ADDED, {"room": "lobby"}, EVENTS) as run:
         for n in range(EVENTS):
-            await fastapi_server.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "x"})
+            await served.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "x"})
         payloads = await run.results(EVENTS)
     # Exactly the selected fields (never "secret"), in publication order.
     assert payloads == [
@@ -143,12 +143,12 @@ async def test_receives_events_in_order(node: str, client: JsClient, fastapi_ser
 
 
 async def test_resolver_failure_is_a_graphql_error_and_the_subscription_goes_on(
-    node: str, client: JsClient, fastapi_server: RunningServer
+    node: str, client: JsClient, served: RunningServer
 ) -> None:
-    async with subscribed(node, client, fastapi_server, FAILING, {}, 3) as run:
-        await fastapi_server.publish("failing", {"n": 1})
-        await fastapi_server.publish("failing", {"n": 2, "fail": True})
-        await fastapi_server.publish("failing", {"n": 3})
+    async with subscribed(node, client, served, FAILING, {}, 3) as run:
+        await served.publish("failing", {"n": 1})
+        await served.publish("failing", {"n": 2, "fail": True})
+        await served.publish("failing", {"n": 3})
         first, failed, third = await run.results(3)
 
     assert first == {"data": {"failing": {"n": 1, **client.added_fields}}}
@@ -166,18 +166,18 @@ async def test_resolver_failure_is_a_graphql_error_and_the_subscription_goes_on(
 
 
 async def test_connection_is_released_after_dispose(
-    node: str, client: JsClient, fastapi_server: RunningServer
+    node: str, client: JsClient, served: RunningServer
 ) -> None:
-    async with subscribed(node, client, fastapi_server, MESSAGE_ADDED, {"room": "lobby"}, 1) as run:
-        assert fastapi_server.metrics()["active_connections"] == 1
-        await fastapi_server.publish("room:lobby", {"id": 1, "text": "last"})
+    async with subscribed(node, client, served, MESSAGE_ADDED, {"room": "lobby"}, 1) as run:
+        assert served.metrics()["active_connections"] == 1
+        await served.publish("room:lobby", {"id": 1, "text": "last"})
         assert await run.results(1) == [
             {"data": {"messageAdded": {"id": 1, "text": "last", **client.added_fields}}}
         ]
     # The script printed "done" after disposing of its graphql-ws client: the server sees the
     # socket close and releases the connection and everything it held.
     await wait_until(
-        lambda: fastapi_server.metrics()["active_connections"] == 0,
+        lambda: served.metrics()["active_connections"] == 0,
         what=f"the {client.name} connection to close",
     )
-    await wait_until(engine_is_empty(fastapi_server), what="the engine to release everything")
+    await wait_until(engine_is_empty(served), what="the engine to release everything")

@@ -49,20 +49,27 @@ async def _publish_when_subscribed(server: RunningServer, task: asyncio.Future[A
 
 @pytest.mark.parametrize(
     "subprotocols",
-    [[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], None],
+    [
+        [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        pytest.param(
+            None,
+            id="gql-default-offer",
+            marks=pytest.mark.native_xfail(
+                reason="gql looks the selected subprotocol up as 'Sec-WebSocket-Protocol', case "
+                "sensitively; the native server's handshake (tungstenite, the http crate) writes header "
+                "names in lower case, so gql falls back to the legacy protocol"
+            ),
+        ),
+    ],
     ids=["graphql-transport-ws", "gql-default-offer"],
 )
-async def test_gql_receives_events_in_order(
-    fastapi_server: RunningServer, subprotocols: list[str] | None
-) -> None:
+async def test_gql_receives_events_in_order(served: RunningServer, subprotocols: list[str] | None) -> None:
     request = GraphQLRequest(MESSAGE_ADDED, variable_values={"room": "lobby"})
-    task = asyncio.ensure_future(_collect(fastapi_server, request, EVENTS, subprotocols))
-    await _publish_when_subscribed(fastapi_server, task, EVENTS)
+    task = asyncio.ensure_future(_collect(served, request, EVENTS, subprotocols))
+    await _publish_when_subscribed(served, task, EVENTS)
     received = await asyncio.wait_for(task, 30)
     assert received == [{"messageAdded": {"id": n, "text": f"message {n}"}} for n in range(EVENTS)]
-    await wait_until(
-        lambda: fastapi_server.metrics()["active_connections"] == 0, what="the gql connection to close"
-    )
+    await wait_until(lambda: served.metrics()["active_connections"] == 0, what="the gql connection to close")
 
 
 async def _drain(server: RunningServer, request: GraphQLRequest) -> list[dict[str, Any]]:
@@ -77,15 +84,15 @@ async def _drain(server: RunningServer, request: GraphQLRequest) -> list[dict[st
     return received
 
 
-async def test_gql_sees_document_errors(fastapi_server: RunningServer) -> None:
+async def test_gql_sees_document_errors(served: RunningServer) -> None:
     with pytest.raises(TransportQueryError, match="Cannot query field"):
-        await asyncio.wait_for(_drain(fastapi_server, GraphQLRequest("subscription { nope }")), 10)
+        await asyncio.wait_for(_drain(served, GraphQLRequest("subscription { nope }")), 10)
 
 
-async def test_gql_sees_a_resolver_error_as_a_field_error_and_goes_on(fastapi_server: RunningServer) -> None:
+async def test_gql_sees_a_resolver_error_as_a_field_error_and_goes_on(served: RunningServer) -> None:
     async def collect(count: int) -> list[ExecutionResult]:
         # The transport's own stream: gql's session raises on the first result with errors.
-        transport = _transport(fastapi_server, [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
+        transport = _transport(served, [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL])
         received: list[ExecutionResult] = []
         async with (
             Client(transport=transport),
@@ -98,11 +105,11 @@ async def test_gql_sees_a_resolver_error_as_a_field_error_and_goes_on(fastapi_se
         return received
 
     task = asyncio.ensure_future(collect(3))
-    await wait_until(lambda: task.done() or fastapi_server.metrics()["active_subscriptions"] == 1)
-    await wait_for_subscriptions(fastapi_server, 1)
-    await fastapi_server.publish("failing", {"n": 1})
-    await fastapi_server.publish("failing", {"n": 2, "fail": True})
-    await fastapi_server.publish("failing", {"n": 3})
+    await wait_until(lambda: task.done() or served.metrics()["active_subscriptions"] == 1)
+    await wait_for_subscriptions(served, 1)
+    await served.publish("failing", {"n": 1})
+    await served.publish("failing", {"n": 2, "fail": True})
+    await served.publish("failing", {"n": 3})
     first, failed, third = await asyncio.wait_for(task, 10)
     assert (first.data, first.errors) == ({"failing": {"n": 1}}, None)
     assert failed.data == {"failing": None}

@@ -26,11 +26,11 @@ async def _read_line(stream: asyncio.StreamReader) -> dict[str, Any] | None:
     return message
 
 
-async def test_graphql_ws_receives_events_in_order(node: str, fastapi_server: RunningServer) -> None:
+async def test_graphql_ws_receives_events_in_order(node: str, served: RunningServer) -> None:
     process = await asyncio.create_subprocess_exec(
         node,
         str(JS_DIR / "subscribe.mjs"),
-        fastapi_server.url,
+        served.url,
         MESSAGE_ADDED,
         json.dumps({"room": "lobby"}),
         str(EVENTS),
@@ -44,13 +44,13 @@ async def test_graphql_ws_receives_events_in_order(node: str, fastapi_server: Ru
         first = await _read_line(process.stdout)
         assert first == {"event": "connected"}, (first, await process.stderr.read())
         await wait_until(
-            lambda: process.returncode is not None or fastapi_server.metrics()["active_subscriptions"] == 1,
+            lambda: process.returncode is not None or served.metrics()["active_subscriptions"] == 1,
             timeout=30,
             what="the graphql-ws subscription",
         )
         assert process.returncode is None, await process.stderr.read()
         for n in range(EVENTS):
-            await fastapi_server.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "x"})
+            await served.publish("room:lobby", {"id": n, "text": f"message {n}", "secret": "x"})
         lines = [await _read_line(process.stdout) for _ in range(EVENTS + 1)]
         stderr = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
         assert await asyncio.wait_for(process.wait(), 30) == 0, stderr
@@ -64,5 +64,5 @@ async def test_graphql_ws_receives_events_in_order(node: str, fastapi_server: Ru
     ]
     assert lines == [*expected, {"event": "done"}]
     await wait_until(
-        lambda: fastapi_server.metrics()["active_connections"] == 0, what="the graphql-ws connection to close"
+        lambda: served.metrics()["active_connections"] == 0, what="the graphql-ws connection to close"
     )
