@@ -51,7 +51,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if marker is None or callspec is None or callspec.params.get("client_integration") != "native":
             continue
-        item.add_marker(pytest.mark.xfail(strict=True, reason=marker.kwargs["reason"]))
+        strict = marker.kwargs.get("strict", True)
+        item.add_marker(pytest.mark.xfail(strict=strict, reason=marker.kwargs["reason"]))
 
 
 @pytest.fixture(params=["fastapi", "native"])
