@@ -43,18 +43,6 @@ def node() -> str:
     return node
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``@pytest.mark.native_xfail(reason=...)`` here too: strict xfail where the clients connect
-    to the native transport."""
-    for item in items:
-        marker = item.get_closest_marker("native_xfail")
-        callspec = getattr(item, "callspec", None)
-        if marker is None or callspec is None or callspec.params.get("client_integration") != "native":
-            continue
-        strict = marker.kwargs.get("strict", True)
-        item.add_marker(pytest.mark.xfail(strict=strict, reason=marker.kwargs["reason"]))
-
-
 @pytest.fixture(params=["fastapi", "native"])
 def client_integration(request: pytest.FixtureRequest) -> Integration:
     """Where the clients connect: the FastAPI integration, and the native transport."""

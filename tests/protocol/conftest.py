@@ -17,19 +17,6 @@ from fraiseql.subscriptions.manager import SubscriptionConfig
 from tests.protocol.harness import INTEGRATIONS, Integration, RunningServer, running_server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """``@pytest.mark.native_xfail(reason=...)``: a strict xfail for the native integration only
-    (a difference the native server does not close yet), the test unchanged elsewhere."""
-    for item in items:
-        marker = item.get_closest_marker("native_xfail")
-        callspec = getattr(item, "callspec", None)
-        if marker is None or callspec is None or callspec.params.get("integration") != "native":
-            continue
-        # Strict unless the difference shows only sometimes (a race), which the reason then says.
-        strict = marker.kwargs.get("strict", True)
-        item.add_marker(pytest.mark.xfail(strict=strict, reason=marker.kwargs["reason"]))
-
-
 class ServerFactory(Protocol):
     async def __call__(
         self, config: SubscriptionConfig | None = None, *, subscription_server: bool = False, **settings: Any
