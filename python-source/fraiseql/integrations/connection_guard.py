@@ -20,7 +20,15 @@ from typing import Any
 from fraiseql.subscriptions._logging import EveryInterval, log_bounded
 from fraiseql.subscriptions.manager import SubscriptionConfig
 
-__all__ = ["SERVICE_UNAVAILABLE", "ConnectionGuard", "GatedTransport", "GuardLimits", "WriteWatch"]
+__all__ = [
+    "SERVICE_UNAVAILABLE",
+    "ConnectionGuard",
+    "GatedTransport",
+    "GuardLimits",
+    "WatchedWrites",
+    "WriteWatch",
+    "peer_address",
+]
 
 #: Written to a connection over its address's limit, then closed: a client that sends its request
 #: anyway reads a plain answer instead of a reset.
@@ -234,3 +242,45 @@ class WriteWatch:
         )
         # abort(), not close(): close() would wait for the unsent bytes to drain, which they don't.
         self._transport.transport.abort()
+
+
+def peer_address(transport: asyncio.BaseTransport) -> str | None:
+    """The client's IP address (what connections are counted by), if the transport has one."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, (tuple, list)) and peer:
+        return str(peer[0])
+    return None
+
+
+class WatchedWrites(asyncio.Protocol):
+    """For a WebSocket protocol class (uvicorn's or the websockets library's): its transport gated
+    and its unsent bytes followed by a :class:`WriteWatch` (see :meth:`watch`), the flow-control
+    callbacks forwarded to the watch, and the guard told when the connection is lost."""
+
+    _guard: ConnectionGuard | None = None
+    _guard_key: Any = None
+    _write_watch: WriteWatch | None = None
+
+    def watch(self, guard: ConnectionGuard, transport: asyncio.Transport) -> GatedTransport:
+        """The gated transport the protocol is to use instead of ``transport``."""
+        gated = GatedTransport(transport)
+        self._guard, self._guard_key = guard, transport
+        self._write_watch = guard.watch_writes(gated, peer_address(transport))
+        return gated
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._write_watch is not None:
+            self._write_watch.stop()
+        if self._guard is not None:
+            self._guard.closed(self._guard_key)
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_watch is not None:
+            self._write_watch.paused()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_watch is not None:
+            self._write_watch.resumed()

@@ -33,8 +33,8 @@ from uvicorn.protocols.utils import ClientDisconnected
 from fraiseql.integrations.connection_guard import (
     SERVICE_UNAVAILABLE,
     ConnectionGuard,
-    GatedTransport,
-    WriteWatch,
+    WatchedWrites,
+    peer_address,
 )
 from fraiseql.subscriptions.errors import ConfigurationError
 
@@ -56,13 +56,6 @@ def protocol_class(kind: str, choice: str | type[asyncio.Protocol]) -> type[asyn
     return cast(type[asyncio.Protocol], found)
 
 
-def _address(transport: asyncio.BaseTransport) -> str | None:
-    peer = transport.get_extra_info("peername")
-    if isinstance(peer, (tuple, list)) and peer:
-        return str(peer[0])
-    return None
-
-
 def bounded_http_protocol(base: type[asyncio.Protocol], guard: ConnectionGuard) -> type[asyncio.Protocol]:
     """``base`` (uvicorn's h11 or httptools protocol) with per-address counting and a handshake
     timeout."""
@@ -76,7 +69,7 @@ def bounded_http_protocol(base: type[asyncio.Protocol], guard: ConnectionGuard) 
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             super().connection_made(transport)
             self._guard_key = transport
-            if not guard.opened(transport, _address(transport), self._close_if_silent):
+            if not guard.opened(transport, peer_address(transport), self._close_if_silent):
                 transport = cast(asyncio.Transport, transport)
                 transport.write(SERVICE_UNAVAILABLE)
                 transport.close()
@@ -107,23 +100,13 @@ def bounded_websocket_protocol(
     """``base`` (one of uvicorn's WebSocket protocols) with backpressure on reading and a write
     timeout."""
 
-    class BoundedWebSocketProtocol(base):  # type: ignore[valid-type, misc]
-        _guard_key: Any = None
-        _write_watch: WriteWatch | None = None
-
+    class BoundedWebSocketProtocol(WatchedWrites, base):  # type: ignore[valid-type, misc]
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             real = cast(asyncio.Transport, transport)
-            gated = GatedTransport(real)
-            self._guard_key = real
-            self._write_watch = guard.watch_writes(gated, _address(real))
+            gated = self.watch(guard, real)
             guard.started(real)
-            super().connection_made(gated)
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._write_watch is not None:
-                self._write_watch.stop()
-            guard.closed(self._guard_key)
-            super().connection_lost(exc)
+            # The protocol reads and writes through the gate (see GatedTransport).
+            super().connection_made(cast(asyncio.Transport, gated))
 
         def handle_connect(self, event: Any) -> None:
             # websockets-sansio builds the scope here and schedules the application, which has
@@ -149,16 +132,6 @@ def bounded_websocket_protocol(
                     raise ClientDisconnected() from None
                 raise
             self.transport.write(b"".join(self.conn.data_to_send()))
-
-        def pause_writing(self) -> None:
-            super().pause_writing()
-            if self._write_watch is not None:
-                self._write_watch.paused()
-
-        def resume_writing(self) -> None:
-            super().resume_writing()
-            if self._write_watch is not None:
-                self._write_watch.resumed()
 
     BoundedWebSocketProtocol.__name__ = BoundedWebSocketProtocol.__qualname__ = f"Bounded{base.__name__}"
     return BoundedWebSocketProtocol

@@ -18,8 +18,8 @@ from websockets.asyncio.server import ServerConnection
 from fraiseql.integrations.connection_guard import (
     SERVICE_UNAVAILABLE,
     ConnectionGuard,
-    GatedTransport,
-    WriteWatch,
+    WatchedWrites,
+    peer_address,
 )
 
 __all__ = ["bounded_connection"]
@@ -32,20 +32,12 @@ _FAILURES = frozenset({1002, 1007, 1009})
 def bounded_connection(guard: ConnectionGuard) -> type[ServerConnection]:
     """A ``ServerConnection`` class whose connections ``guard`` bounds."""
 
-    class BoundedServerConnection(ServerConnection):
-        _guard_key: Any = None
-        _write_watch: WriteWatch | None = None
-
+    class BoundedServerConnection(WatchedWrites, ServerConnection):
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             real = cast(asyncio.Transport, transport)
-            self._guard_key = real
-            peer = real.get_extra_info("peername")
-            address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else None
-            gated = GatedTransport(real)
-            self._write_watch = guard.watch_writes(gated, address)
             # The library reads and writes through the gate (see GatedTransport).
-            super().connection_made(cast(asyncio.Transport, gated))
-            if not guard.opened(real, address, real.close):
+            super().connection_made(cast(asyncio.Transport, self.watch(guard, real)))
+            if not guard.opened(real, peer_address(real), real.close):
                 real.write(SERVICE_UNAVAILABLE)
                 real.close()
 
@@ -61,21 +53,5 @@ def bounded_connection(guard: ConnectionGuard) -> type[ServerConnection]:
             sent = self.protocol.close_sent
             if sent is not None and sent.code in _FAILURES and not self.transport.is_closing():
                 self.transport.close()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            if self._write_watch is not None:
-                self._write_watch.stop()
-            guard.closed(self._guard_key)
-            super().connection_lost(exc)
-
-        def pause_writing(self) -> None:
-            super().pause_writing()
-            if self._write_watch is not None:
-                self._write_watch.paused()
-
-        def resume_writing(self) -> None:
-            super().resume_writing()
-            if self._write_watch is not None:
-                self._write_watch.resumed()
 
     return BoundedServerConnection
