@@ -51,15 +51,9 @@ async def _publish_when_subscribed(server: RunningServer, task: asyncio.Future[A
     "subprotocols",
     [
         [WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        pytest.param(
-            None,
-            id="gql-default-offer",
-            marks=pytest.mark.native_xfail(
-                reason="gql looks the selected subprotocol up as 'Sec-WebSocket-Protocol', case "
-                "sensitively; the native server's handshake (tungstenite, the http crate) writes header "
-                "names in lower case, so gql falls back to the legacy protocol"
-            ),
-        ),
+        # gql's default offer (the legacy protocol too): the server must name the one it picked
+        # as gql looks it up, `Sec-WebSocket-Protocol`, case and all.
+        None,
     ],
     ids=["graphql-transport-ws", "gql-default-offer"],
 )

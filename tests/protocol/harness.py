@@ -20,9 +20,9 @@ import contextlib
 import json
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import uvicorn
 from fastapi import FastAPI
@@ -184,6 +184,41 @@ class Client:
 # -- the servers --------------------------------------------------------------------------------
 
 
+class TransportGuard(Protocol):
+    """The counters the hardening tests read, whichever side enforces the limits."""
+
+    @property
+    def counts(self) -> Mapping[str, int]: ...
+    @property
+    def open_connections(self) -> int: ...
+    @property
+    def pending_connections(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class NativeGuardView:
+    """The native server's counters (``NativeEndpoint.stats()``) named as the Python guard's."""
+
+    stats: Mapping[str, int]
+
+    @property
+    def counts(self) -> Mapping[str, int]:
+        return {
+            "refused": self.stats["refused_per_address"],
+            "evicted": self.stats["evicted"],
+            "handshake_timeout": self.stats["handshake_timeouts"],
+            "write_timeout": self.stats["write_timeouts"],
+        }
+
+    @property
+    def open_connections(self) -> int:
+        return self.stats["tcp_connections"]
+
+    @property
+    def pending_connections(self) -> int:
+        return self.stats["pending_connections"]
+
+
 @dataclass
 class RunningServer:
     """A server under test: its URL, its manager and the clients connected through it."""
@@ -202,10 +237,12 @@ class RunningServer:
     clients: list[Client] = field(default_factory=list)
 
     @property
-    def guard(self) -> ConnectionGuard:
-        assert self.python_guard is not None, (
-            "the native server has no ConnectionGuard (see NativeEndpoint.stats())"
-        )
+    def guard(self) -> TransportGuard:
+        """What bounds the TCP connections: the Python ``ConnectionGuard``, or the native server's
+        own counters under the same names."""
+        if self.native is not None:
+            return NativeGuardView(self.native.endpoint.stats())
+        assert self.python_guard is not None
         return self.python_guard
 
     async def connect(

@@ -70,13 +70,6 @@ from tests.protocol.harness import (
 )
 from tests.protocol.raw import HANDSHAKE, port_of, ws_frame
 
-_NATIVE_LARGE_PING = (
-    "17-MiB-text: the native server sends its 1009 close frame, then shuts its side of the TCP "
-    "connection while the client is still sending, and the websockets client fails in its send "
-    "(the Python servers read on until the client's close frame); a race: it fails most runs, "
-    "not all, hence a non-strict xfail"
-)
-
 #: Close codes a fuzzed connection may end with, and why.
 ALLOWED_CLOSES: dict[int, str] = {
     1002: "WebSocket protocol error (the WebSocket library: raw frames only)",
@@ -779,7 +772,6 @@ EDGE_CASES: dict[str, tuple[list[Frame], set[int | None]]] = {
 }
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_LARGE_PING, strict=False)
 async def test_edge_cases(fuzz_server: RunningServer) -> None:
     """Each case on a connection of its own; every case runs, the failures are reported together."""
     failures: list[str] = []

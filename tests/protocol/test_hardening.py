@@ -22,12 +22,6 @@ from tests.protocol.harness import (
 )
 from tests.protocol.raw import RawSocket, closing, ws_frame
 
-_NATIVE_GUARD = (
-    "asserts the Python ConnectionGuard's counters (server.guard); the native server enforces "
-    "the same limit in Rust and counts it in NativeEndpoint.stats(): the test is not adapted "
-    "yet"
-)
-
 MiB = 1024 * 1024
 
 
@@ -54,10 +48,6 @@ async def assert_still_serves(server: RunningServer) -> None:
 # -- 1. oversized messages are refused from their header -----------------------------------------
 
 
-@pytest.mark.native_xfail(
-    reason="the memory check sees a whole oversized message taken in on native (not investigated yet: "
-    "tungstenite's frame limit or the test's reading of /proc)"
-)
 async def test_oversized_messages_are_refused_before_they_are_read(make_server: ServerFactory) -> None:
     """20 clients each start a 16 MiB message before connection_init: the server refuses each
     from its frame header (1009, then the connection is closed: the client may only see the
@@ -138,7 +128,6 @@ async def test_the_document_cache_budget_holds_over_sockets(make_server: ServerF
 PINGS = b"".join(ws_frame(9, b"p" * 125) for _ in range(1000))  # 131 KB of pings
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_GUARD)
 async def test_a_ping_flood_from_a_client_that_never_reads_is_cut_off(make_server: ServerFactory) -> None:
     """WebSocket pings, each answered with a pong the client never reads: the server stops
     reading once its unsent bytes are over the high-water mark, then aborts the connection after
@@ -162,7 +151,6 @@ async def test_a_ping_flood_from_a_client_that_never_reads_is_cut_off(make_serve
 # -- 4. a client that stops reading while large events flow ----------------------------------------
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_GUARD)
 async def test_a_stalled_reader_is_disconnected_within_the_write_timeout(make_server: ServerFactory) -> None:
     server = await make_server(write_timeout=0.5, keepalive_interval=None)
     with closing([await RawSocket.open(server)]) as (raw,):
@@ -190,7 +178,6 @@ async def test_a_stalled_reader_is_disconnected_within_the_write_timeout(make_se
 # -- 5. idle sockets, silent handshakes, connections per address -----------------------------------
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_GUARD)
 async def test_silent_connections_are_closed_after_the_handshake_timeout(make_server: ServerFactory) -> None:
     server = await make_server(handshake_timeout=0.3)
     with closing([await RawSocket.open(server, upgrade=False) for _ in range(2)]) as (idle, slow):
@@ -200,7 +187,6 @@ async def test_silent_connections_are_closed_after_the_handshake_timeout(make_se
     await wait_until(lambda: server.guard.open_connections == 0, what="the guard's counts back to zero")
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_GUARD)
 async def test_idle_sockets_cannot_lock_new_clients_out(make_server: ServerFactory) -> None:
     """3,000 sockets that never send a request, from one address: the oldest silent ones are
     closed to make room, and a new client is served."""
@@ -217,7 +203,6 @@ async def test_idle_sockets_cannot_lock_new_clients_out(make_server: ServerFacto
         assert server.guard.counts["evicted"] >= 3000 - server.manager.config.max_pending_connections
 
 
-@pytest.mark.native_xfail(reason=_NATIVE_GUARD)
 async def test_connections_beyond_the_per_address_limit_get_503(make_server: ServerFactory) -> None:
     server = await make_server(max_connections_per_address=3)
     clients = [await server.connect() for _ in range(3)]

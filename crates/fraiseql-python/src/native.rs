@@ -531,14 +531,20 @@ impl NativeEndpoint {
     }
 
     /// The server's counters (`connections_accepted`, `frames_sent`, `frame_writes`,
-    /// `write_timeouts`, `handshake_timeouts`, `refused_per_address`, ...), as a dict.
+    /// `write_timeouts`, `handshake_timeouts`, `refused_per_address`, `evicted`, ...) and gauges
+    /// (`tcp_connections`, `pending_connections`), as a dict.
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let stats = self.handle.lock().as_ref().map_or_else(|| *self.final_stats.lock(), ServerHandle::stats);
+        let (stats, tcp, pending) = match self.handle.lock().as_ref() {
+            Some(handle) => (handle.stats(), handle.tcp_connections(), handle.pending_connections()),
+            None => (*self.final_stats.lock(), 0, 0),
+        };
         let dict = pyo3::types::PyDict::new(py);
         for (name, value) in [
+            ("tcp_connections", tcp as u64),
+            ("pending_connections", pending as u64),
             ("connections_accepted", stats.connections_accepted),
             ("refused_per_address", stats.refused_per_address),
-            ("refused_pending", stats.refused_pending),
+            ("evicted", stats.evicted),
             ("refused_max_connections", stats.refused_max_connections),
             ("handshake_timeouts", stats.handshake_timeouts),
             ("write_timeouts", stats.write_timeouts),

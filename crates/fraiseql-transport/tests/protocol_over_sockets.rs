@@ -43,6 +43,47 @@ async fn other_subprotocols_only_are_accepted_then_closed_4406() {
 }
 
 #[tokio::test]
+async fn the_upgrade_answer_names_its_headers_in_their_usual_case() {
+    let server = TestServer::start(test_config()).await;
+    // gql reads the selected subprotocol as `Sec-WebSocket-Protocol`, case and all.
+    let (_tcp, head) = common::raw_upgrade(&server.url("/graphql"), "graphql-ws, graphql-transport-ws").await;
+    assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
+    assert!(head.contains("\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n"), "{head}");
+    // RFC 6455's example key and its accept value.
+    assert!(head.contains("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), "{head}");
+}
+
+#[tokio::test]
+async fn requests_that_are_no_websocket_upgrade_get_an_http_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(test_config()).await;
+    let url = server.url("/graphql");
+    for (request, status) in [
+        ("GET /graphql HTTP/1.1\r\nHost: x\r\n\r\n", "426"),
+        ("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", "400"),
+        (
+            "GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: short\r\n\r\n",
+            "400",
+        ),
+        (
+            "GET /graphql HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+            "426",
+        ),
+        ("NOT HTTP\r\n\r\n", "400"),
+    ] {
+        let mut tcp = common::tcp_to(&url, None).await;
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(common::PATIENCE, tcp.read_to_end(&mut answer)).await.unwrap().unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(&format!("HTTP/1.1 {status} ")), "{request:?} -> {answer}");
+    }
+    server.wait_until_empty().await;
+}
+
+#[tokio::test]
 async fn another_path_is_404() {
     let server = TestServer::start(test_config()).await;
     let refused = Client::try_connect(&server.url("/elsewhere"), &["graphql-transport-ws"], None).await;

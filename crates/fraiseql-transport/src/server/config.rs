@@ -15,7 +15,7 @@ pub struct ServerConfig {
     pub write_timeout: Duration,
     /// Upgraded connections; one more is closed 1013.
     pub max_connections: usize,
-    /// TCP connections still in their handshake; beyond, new ones are dropped at once.
+    /// TCP connections still in their handshake; beyond, the oldest are closed to make room.
     pub max_pending_connections: usize,
     /// TCP connections per client IP address; one more is answered 503 (`None`: no limit).
     pub max_connections_per_address: Option<usize>,

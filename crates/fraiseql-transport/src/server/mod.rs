@@ -24,7 +24,7 @@ pub use stats::{ServerStats, StatsSnapshot};
 
 use self::connection::Connection;
 use self::handshake::Upgrade;
-use self::limits::{Limits, Permit};
+use self::limits::{Limits, PendingPlace, Permit};
 use crate::host::Host;
 use crate::protocol::{close, ProtocolConfig, SUBPROTOCOL};
 
@@ -72,6 +72,16 @@ impl ServerHandle {
     /// Upgraded connections being served now.
     pub fn open_connections(&self) -> usize {
         self.limits.open_connections()
+    }
+
+    /// TCP connections held now, upgraded or still in their handshake.
+    pub fn tcp_connections(&self) -> usize {
+        self.limits.tcp_connections()
+    }
+
+    /// TCP connections still in their handshake now.
+    pub fn pending_connections(&self) -> usize {
+        self.limits.pending_connections()
     }
 
     /// Client addresses with at least one TCP connection now.
@@ -157,20 +167,18 @@ fn admit<H: Host>(
     shutdown: &watch::Receiver<bool>,
 ) {
     let config = &shared.config;
-    let Some(pending) = shared.limits.pending(config.max_pending_connections) else {
-        ServerStats::bump(&shared.stats.refused_pending);
+    let stats = &shared.stats;
+    let Some((address, evicted)) = shared.limits.address(peer.ip(), config.max_connections_per_address) else {
+        ServerStats::bump(&stats.refused_per_address);
+        tasks.spawn(refuse_busy_address(stream, config.write_timeout));
         return;
     };
-    let Some(address) = shared.limits.address(peer.ip(), config.max_connections_per_address) else {
-        ServerStats::bump(&shared.stats.refused_per_address);
-        let write_timeout = config.write_timeout;
-        tasks.spawn(refuse_busy_address(stream, pending, write_timeout));
-        return;
-    };
-    tasks.spawn(serve_connection(shared.clone(), stream, peer, [pending, address], shutdown.clone()));
+    let (pending, evicted_for_room) = shared.limits.pending(peer.ip(), config.max_pending_connections);
+    stats.evicted.fetch_add(u64::from(evicted) + evicted_for_room as u64, Relaxed);
+    tasks.spawn(serve_connection(shared.clone(), stream, peer, pending, address, shutdown.clone()));
 }
 
-async fn refuse_busy_address(mut stream: TcpStream, _pending: Permit, write_timeout: Duration) {
+async fn refuse_busy_address(mut stream: TcpStream, write_timeout: Duration) {
     let _ = tokio::time::timeout(write_timeout, stream.write_all(SERVICE_UNAVAILABLE)).await;
 }
 
@@ -178,18 +186,19 @@ async fn serve_connection<H: Host>(
     shared: Arc<Shared<H>>,
     stream: TcpStream,
     peer: SocketAddr,
-    [pending, _address]: [Permit; 2],
+    pending: PendingPlace,
+    _address: Permit,
     shutdown: watch::Receiver<bool>,
 ) {
     // Frames are batched by the writer itself: no need for Nagle's delay on top.
     let _ = stream.set_nodelay(true);
     let config = &shared.config;
-    let upgrade = handshake::upgrade(stream, peer, config).await;
+    let upgrade = handshake::upgrade(stream, peer, config, &pending.evicted).await;
     drop(pending);
     let (mut socket, request) = match upgrade {
         Upgrade::Accepted(socket, request) => (*socket, request),
         Upgrade::TimedOut => return ServerStats::bump(&shared.stats.handshake_timeouts),
-        Upgrade::Failed => return,
+        Upgrade::Failed | Upgrade::Evicted => return,
     };
     let (write_timeout, linger) = (config.write_timeout, config.close_linger);
     let offered = &request.subprotocols;

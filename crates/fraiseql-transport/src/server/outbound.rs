@@ -75,9 +75,15 @@ pub(crate) async fn flush(socket: &mut Socket, write_timeout: Duration) -> Resul
     bounded(write_timeout, socket.flush()).await
 }
 
+/// Bytes read and discarded after the close, at most: what a well-behaved client may still
+/// have in flight. Beyond, the client is sending a message it was refused (a 1009 from its
+/// header) and is cut off rather than read to its end.
+const MAX_DISCARDED_AFTER_CLOSE: usize = 1024 * 1024;
+
 /// Sends the close frame, ends our side of the TCP connection, and reads (discarding) until
-/// the client closes its side or `linger` ends: a socket closed with unread bytes is reset,
-/// and a reset can destroy the close frame before the client reads it.
+/// the client closes its side, `linger` ends, or [`MAX_DISCARDED_AFTER_CLOSE`] bytes came: a
+/// socket closed with unread bytes is reset, and a reset can destroy the close frame before
+/// the client reads it.
 pub(crate) async fn close(socket: &mut Socket, code: u16, reason: String, write_timeout: Duration, linger: Duration) {
     let frame = CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) };
     if bounded(write_timeout, socket.close(Some(frame))).await.is_err() {
@@ -89,8 +95,10 @@ pub(crate) async fn close(socket: &mut Socket, code: u16, reason: String, write_
     }
     let _ = timeout(linger, async {
         let mut discard = [0u8; 4096];
+        let mut discarded = 0;
         while let Ok(read) = tcp.read(&mut discard).await {
-            if read == 0 {
+            discarded += read;
+            if read == 0 || discarded > MAX_DISCARDED_AFTER_CLOSE {
                 break;
             }
         }

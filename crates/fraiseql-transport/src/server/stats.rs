@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 pub struct ServerStats {
     pub(crate) connections_accepted: AtomicU64,
     pub(crate) refused_per_address: AtomicU64,
-    pub(crate) refused_pending: AtomicU64,
+    /// Connections closed in their handshake, still silent, to make room for newer ones.
+    pub(crate) evicted: AtomicU64,
     pub(crate) refused_max_connections: AtomicU64,
     pub(crate) handshake_timeouts: AtomicU64,
     pub(crate) write_timeouts: AtomicU64,
@@ -21,7 +22,8 @@ pub struct StatsSnapshot {
     /// Connections upgraded and served (past the handshake and the connection limit).
     pub connections_accepted: u64,
     pub refused_per_address: u64,
-    pub refused_pending: u64,
+    /// Connections closed in their handshake, still silent, to make room for newer ones.
+    pub evicted: u64,
     pub refused_max_connections: u64,
     pub handshake_timeouts: u64,
     pub write_timeouts: u64,
@@ -41,7 +43,7 @@ impl ServerStats {
         StatsSnapshot {
             connections_accepted: self.connections_accepted.load(Relaxed),
             refused_per_address: self.refused_per_address.load(Relaxed),
-            refused_pending: self.refused_pending.load(Relaxed),
+            evicted: self.evicted.load(Relaxed),
             refused_max_connections: self.refused_max_connections.load(Relaxed),
             handshake_timeouts: self.handshake_timeouts.load(Relaxed),
             write_timeouts: self.write_timeouts.load(Relaxed),
