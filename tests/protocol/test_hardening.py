@@ -17,6 +17,7 @@ from tests.protocol.harness import (
     COUNTER,
     RunningServer,
     engine_is_empty,
+    scrape,
     wait_for_subscriptions,
     wait_until,
 )
@@ -43,6 +44,11 @@ async def assert_still_serves(server: RunningServer) -> None:
     await server.publish("counter", {"n": 42})
     assert (await client.receive_json())["payload"] == {"data": {"counter": {"n": 42}}}
     await client.close()
+
+
+def dropped(server: RunningServer, reason: str) -> float:
+    """The Prometheus count of connections the transport dropped for ``reason``."""
+    return scrape(server).get(f"fraiseql_subscriptions_connections_dropped_total{{reason={reason}}}", 0.0)
 
 
 # -- 1. oversized messages are refused from their header -----------------------------------------
@@ -144,6 +150,7 @@ async def test_a_ping_flood_from_a_client_that_never_reads_is_cut_off(make_serve
         assert await raw.closed_by_server()
     assert grown < 64 * MiB, f"RSS grew by {grown / MiB:.0f} MiB"
     assert server.guard.counts["write_timeout"] == 1
+    assert dropped(server, "write_timeout") == 1
     await wait_until(engine_is_empty(server), what="cleanup")
     await assert_still_serves(server)
 
@@ -185,6 +192,7 @@ async def test_silent_connections_are_closed_after_the_handshake_timeout(make_se
         assert await idle.closed_by_server()
         assert await slow.closed_by_server()
     await wait_until(lambda: server.guard.open_connections == 0, what="the guard's counts back to zero")
+    await wait_until(lambda: dropped(server, "handshake_timeout") == 2, what="both counted")
 
 
 async def test_idle_sockets_cannot_lock_new_clients_out(make_server: ServerFactory) -> None:
@@ -201,6 +209,7 @@ async def test_idle_sockets_cannot_lock_new_clients_out(make_server: ServerFacto
         )
         await assert_still_serves(server)
         assert server.guard.counts["evicted"] >= 3000 - server.manager.config.max_pending_connections
+        assert dropped(server, "evicted") >= server.guard.counts["evicted"]
 
 
 async def test_connections_beyond_the_per_address_limit_get_503(make_server: ServerFactory) -> None:
@@ -221,6 +230,7 @@ async def test_connections_beyond_the_per_address_limit_get_503(make_server: Ser
     with closing([await RawSocket.open(server, upgrade=False) for _ in range(3)]):
         await assert_still_serves(server)
     assert server.guard.counts["evicted"] >= 1
+    assert dropped(server, "refused") >= 1
 
 
 # -- 6. logs stay bounded -----------------------------------------------------------------------------

@@ -72,15 +72,16 @@ class ConnectionGuard:
     open connections.
     """
 
-    def __init__(self, limits: GuardLimits) -> None:
+    def __init__(self, limits: GuardLimits, counts: Counter[str] | None = None) -> None:
         self.limits = limits
         self._per_address: Counter[str] = Counter()
         self._addresses: dict[object, str] = {}
         # Pending connections, oldest first: key -> (close it, its handshake timer).
         self._pending: OrderedDict[object, tuple[Callable[[], None], asyncio.TimerHandle]] = OrderedDict()
-        #: What the guard did, for tests and metrics: ``refused``, ``evicted``, ``handshake_timeout``,
-        #: ``write_timeout``.
-        self.counts: Counter[str] = Counter()
+        #: What the guard did: ``refused``, ``evicted``, ``handshake_timeout``, ``write_timeout``
+        #: (``counts``: a counter to add to, e.g. the manager's ``stats.connections_dropped``,
+        #: which the metrics export).
+        self.counts: Counter[str] = Counter() if counts is None else counts
 
     def opened(self, key: object, address: str | None, close: Callable[[], None]) -> bool:
         """A new connection (``key``: its transport). False when its address is at its limit: the

@@ -120,7 +120,7 @@ async def start_server(
         await GraphQLTransportWSHandler(manager, WebsocketsAdapter(connection)).run()
 
     config = manager.config
-    guard = ConnectionGuard(GuardLimits.of(config))
+    guard = ConnectionGuard(GuardLimits.of(config), manager.stats.connections_dropped)
     server: Server = await serve(
         handle,
         host,

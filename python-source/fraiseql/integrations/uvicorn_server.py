@@ -55,7 +55,7 @@ def bounded_config(app: Any, manager: SubscriptionManager, **options: Any) -> uv
     ``http`` may be ``"auto"``, ``"h11"`` or ``"httptools"`` (or one of their classes), ``ws`` any of
     uvicorn's WebSocket implementations; ``ws_max_size`` defaults to ``max_message_size``.
     """
-    guard = ConnectionGuard(GuardLimits.of(manager.config))
+    guard = ConnectionGuard(GuardLimits.of(manager.config), manager.stats.connections_dropped)
     http = bounded_http_protocol(protocol_class("http", options.pop("http", "auto")), guard)
     ws = bounded_websocket_protocol(protocol_class("ws", options.pop("ws", "auto")), guard)
     options.setdefault("ws_max_size", manager.config.max_message_size)

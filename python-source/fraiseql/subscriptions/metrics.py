@@ -147,6 +147,14 @@ class SubscriptionCollector(Collector):
             "reason",
             stats.authentication_failures,
         )
+        yield _by_label(
+            "connections_dropped",
+            "TCP connections the transport closed outside the protocol, by reason: refused (503, "
+            "their address at its limit), evicted (still silent, closed to make room), "
+            "handshake_timeout, write_timeout (unsent bytes stuck too long).",
+            "reason",
+            stats.connections_dropped,
+        )
         up = GaugeMetricFamily(
             f"{NAMESPACE}_bus_up",
             "1 when the event bus is usable (in-memory, or Redis/PostgreSQL with both connections up).",

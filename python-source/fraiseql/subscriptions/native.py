@@ -43,6 +43,14 @@ _LIMIT_OF_CLOSE = {
     (_TOO_MANY, "Too many subscribe attempts"): "subscribes_per_second",
     (_TOO_MANY, _TOO_MANY_FOR_USER): "connections_per_user",
 }
+#: The native server's counters of TCP connections it dropped, by the reason the Python
+#: integrations' ``ConnectionGuard`` gives (``ServerStats.connections_dropped``).
+_DROPPED = {
+    "refused_per_address": "refused",
+    "evicted": "evicted",
+    "handshake_timeouts": "handshake_timeout",
+    "write_timeouts": "write_timeout",
+}
 _INTERNAL_ERROR = [{"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
 
 
@@ -168,7 +176,8 @@ class NativeServer:
 
     def update_stats(self, stats: ServerStats) -> None:
         """Add what the server counted in Rust since the last call (frames sent, connections
-        refused over ``max_connections``) to the manager's counters."""
+        refused over ``max_connections``, connections dropped at the TCP level) to the manager's
+        counters."""
         counters = self.endpoint.stats()
 
         def new(name: str) -> int:
@@ -180,6 +189,10 @@ class NativeServer:
         refused = new("refused_max_connections")
         if refused:
             stats.limits_reached["connections"] += refused
+        for name, reason in _DROPPED.items():
+            dropped = new(name)
+            if dropped:
+                stats.connections_dropped[reason] += dropped
 
     # -- what the server asks ---------------------------------------------------------------
 

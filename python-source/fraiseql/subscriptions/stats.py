@@ -31,3 +31,8 @@ class ServerStats:
     #: Connections closed with 4403, by reason: ``refused`` (``on_connect`` refused them) or
     #: ``expired`` (their context's ``expires_at`` passed).
     authentication_failures: Counter[str] = field(default_factory=Counter)
+    #: TCP connections the transport closed outside the protocol, by reason: ``refused`` (503,
+    #: their address at ``max_connections_per_address``), ``evicted`` (still silent, closed to
+    #: make room), ``handshake_timeout``, ``write_timeout`` (unsent bytes stuck too long). The
+    #: Python integrations' ``ConnectionGuard`` and the native server both count here.
+    connections_dropped: Counter[str] = field(default_factory=Counter)
