@@ -182,6 +182,32 @@ async def test_a_stalled_reader_is_disconnected_within_the_write_timeout(make_se
     await assert_still_serves(server)
 
 
+async def test_a_stalled_reader_does_not_hold_others_back(make_server: ServerFactory) -> None:
+    """While one client has stopped reading (13 MB queued toward it, far beyond what the socket
+    buffers take), another client receives every event; the stalled one is still connected
+    (its write_timeout is long), so nothing waited for it."""
+    server = await make_server(write_timeout=60.0, keepalive_interval=None)
+    with closing([await RawSocket.open(server)]) as (stalled,):
+        await stalled.send(ws_frame(1, b'{"type":"connection_init"}'))
+        assert (await stalled.read_frame())[1] == b'{"type":"connection_ack"}'
+        await stalled.send(
+            ws_frame(
+                1, b'{"id":"1","type":"subscribe","payload":{"query":"subscription { counter { n pad } }"}}'
+            )
+        )
+        reader = await server.connect()
+        await reader.init()
+        await reader.subscribe("1", "subscription { counter { n } }")
+        await wait_for_subscriptions(server, 2)
+        pad = "x" * 65536
+        for n in range(200):
+            await server.publish("counter", {"n": n, "pad": pad})
+        for n in range(200):
+            assert (await reader.receive_json())["payload"] == {"data": {"counter": {"n": n}}}
+        assert server.metrics()["active_connections"] == 2
+        await reader.close()
+
+
 # -- 5. idle sockets, silent handshakes, connections per address -----------------------------------
 
 
