@@ -5,51 +5,44 @@
 //! released, except the few calls made while the resolver table lock is held (attaching a
 //! resolver): a Rust lock is never held across a GIL release, so no thread can wait for the GIL
 //! while holding one. Resolvers run once per event and group (see `resolvers.rs`).
+//!
+//! This file holds the class and its Python API (one `#[pymethods]` block: PyO3's
+//! `multiple-pymethods` feature is not enabled); the longer methods call helpers grouped by
+//! concept in `executor/`:
+//! - `settings`: the constructor's arguments checked and turned into an engine;
+//! - `subscriptions`: what `register_subscription` is given (its filter, which subscription);
+//! - `events`: publishing from Python (to the engine or the bus) and what the bus leaves for Python;
+//! - `wakeup`: the wake-up socket on the asyncio loop and the writers waiting for frames;
+//! - `frames`: queued frames as Python bytes;
+//! - `metrics`: `get_metrics()`, the engine's counters and the bus's.
+
+mod events;
+mod frames;
+mod metrics;
+mod settings;
+mod subscriptions;
+mod wakeup;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 
-use fraiseql_engine::{
-    DocumentLimits, Engine, EngineConfig, EngineError, EventScope, OverflowPolicy, QueuedFrame, Registration,
-    ResolverErrorPolicy, SchemaModel, ScopeFields, ScopeKey, SecurityContext, SubscriptionRef, WaitState,
-    LATENCY_BUCKET_BOUNDS_NS,
-};
+use fraiseql_engine::{Engine, EngineError, Registration, SchemaModel, SecurityContext};
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError};
-use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyInt, PyList, PyString, PyType};
+use pyo3::types::{PyBytes, PyDict, PyList, PyType};
 
 use crate::bus::BusLink;
 use crate::bus_config::{BusConfig, PyEventBusConfig};
 use crate::convert;
-use crate::errors::{attached, configuration_error, connection_closed_error, detached, new_error, IntoPyError};
+use crate::errors::{configuration_error, detached, new_error};
 use crate::filter::CompiledFilter;
-use crate::resolvers::{PendingResolution, ResolverSettings, ResolverTable, SyncResolvers, BRIDGE_MODULE};
-
-/// The socket pair through which the engine wakes the application's loop.
-struct Wakeup {
-    reader: UnixStream,
-    writer: Arc<UnixStream>,
-}
-
-impl Wakeup {
-    fn new() -> std::io::Result<Self> {
-        let (reader, writer) = UnixStream::pair()?;
-        reader.set_nonblocking(true)?;
-        writer.set_nonblocking(true)?;
-        Ok(Self { reader, writer: Arc::new(writer) })
-    }
-
-    fn clear(&self) {
-        let mut buffer = [0u8; 256];
-        while matches!((&self.reader).read(&mut buffer), Ok(n) if n > 0) {}
-    }
-}
+use crate::resolvers::{PendingResolution, ResolverSettings, ResolverTable};
+use events::scope_key;
+use frames::frame_bytes;
+use settings::ExecutorOptions;
+use wakeup::Wakeup;
 
 /// The subscription engine: registry, dispatch, shaping and frame queues.
 #[pyclass(module = "fraiseql._fraiseql_rs.subscriptions", name = "PySubscriptionExecutor", frozen, weakref)]
@@ -70,232 +63,6 @@ pub struct PySubscriptionExecutor {
     pub(crate) bus: Option<BusLink>,
     /// Async publishes waiting for the bus, by token.
     publish_waiters: Mutex<HashMap<u64, Py<PyAny>>>,
-}
-
-fn scope_key(value: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<Option<ScopeKey>> {
-    let Some(value) = value else { return Ok(None) };
-    if value.is_none() {
-        return Ok(None);
-    }
-    if let Ok(text) = value.cast::<PyString>() {
-        return Ok(Some(Arc::from(text.to_str()?)));
-    }
-    if value.is_instance_of::<PyInt>() && !value.is_instance_of::<PyBool>() {
-        return Ok(Some(Arc::from(value.str()?.to_str()?)));
-    }
-    Err(PyTypeError::new_err(format!("{name} must be a str or an int, not {}", value.get_type().name()?)))
-}
-
-/// The bus counters of `get_metrics()`, in the order `bus_metrics` fills them.
-const BUS_COUNTERS: [&str; 8] = [
-    "bus_reconnects",
-    "bus_events_published",
-    "bus_events_received",
-    "bus_duplicates_dropped",
-    "bus_publish_timeouts",
-    "bus_gaps",
-    "bus_events_malformed",
-    "bus_resolver_jobs_dropped",
-];
-
-/// The loop running in this thread; `RuntimeError` naming `what` otherwise.
-fn running_loop_or_error<'py>(py: Python<'py>, what: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import(intern!(py, "asyncio"))?.call_method0(intern!(py, "get_running_loop")).map_err(|_| {
-        PyRuntimeError::new_err(format!("{what}() must be called from a coroutine running on an asyncio loop"))
-    })
-}
-
-fn frames_to_list<'py>(py: Python<'py>, frames: &[QueuedFrame]) -> PyResult<Bound<'py, PyList>> {
-    let list = PyList::empty(py);
-    for frame in frames {
-        list.append(frame_bytes(py, frame)?)?;
-    }
-    Ok(list)
-}
-
-fn frame_bytes<'py>(py: Python<'py>, frame: &QueuedFrame) -> PyResult<Bound<'py, PyBytes>> {
-    PyBytes::new_with(py, frame.len(), |buffer| {
-        frame.write_into(buffer);
-        Ok(())
-    })
-}
-
-impl PySubscriptionExecutor {
-    fn sub<'a>(subscription_id: &'a str, connection_id: Option<&'a str>) -> SubscriptionRef<'a> {
-        SubscriptionRef { subscription_id, connection_id }
-    }
-
-    fn drain_to_list<'py>(&self, py: Python<'py>, connection_id: &str, max: usize) -> PyResult<Bound<'py, PyList>> {
-        let frames = detached(py, || self.engine.drain_at_most(connection_id, max))?;
-        self.prune_resolvers();
-        frames_to_list(py, &frames)
-    }
-
-    /// An event's data as JSON (through the serializers) and its explicit scope.
-    fn event_parts(
-        &self,
-        data: &Bound<'_, PyAny>,
-        tenant_id: Option<&Bound<'_, PyAny>>,
-        user_id: Option<&Bound<'_, PyAny>>,
-        global: bool,
-    ) -> PyResult<(serde_json::Value, EventScope)> {
-        let value = convert::to_json_with(data, "data", &self.serializers)?;
-        let scope =
-            EventScope { tenant: scope_key(tenant_id, "tenant_id")?, user: scope_key(user_id, "user_id")?, global };
-        Ok((value, scope))
-    }
-
-    /// The bus form of an event, its scope checked here as the engine would (a malformed
-    /// tenant field is the publisher's error, not a surprise on every other process).
-    fn bus_event(
-        &self,
-        py: Python<'_>,
-        event_type: &str,
-        channel: &str,
-        data: serde_json::Value,
-        scope: EventScope,
-    ) -> PyResult<fraiseql_bus::BusEvent> {
-        attached(py, || self.engine.config().scope_fields.resolve(&data, scope.clone()))?;
-        Ok(fraiseql_bus::BusEvent {
-            event_type: event_type.to_owned(),
-            channel: channel.to_owned(),
-            data,
-            tenant: scope.tenant.map(|tenant| tenant.to_string()),
-            user: scope.user.map(|user| user.to_string()),
-            global: scope.global,
-        })
-    }
-
-    /// The bus's state and counters (`bus_state` is `"memory"` for the in-memory bus).
-    fn bus_metrics(&self, dict: &Bound<'_, PyDict>) -> PyResult<()> {
-        let Some(link) = &self.bus else {
-            dict.set_item("bus_state", "memory")?;
-            dict.set_item("bus_lag_seconds", 0.0)?;
-            for name in BUS_COUNTERS {
-                dict.set_item(name, 0u64)?;
-            }
-            return Ok(());
-        };
-        let metrics = link.bus.metrics();
-        dict.set_item("bus_state", metrics.state.as_str())?;
-        dict.set_item("bus_lag_seconds", metrics.lag_seconds)?;
-        let values = [
-            metrics.reconnects,
-            metrics.events_published,
-            metrics.events_received,
-            metrics.duplicates_dropped,
-            metrics.publish_timeouts,
-            metrics.gaps,
-            metrics.malformed + link.inbox.invalid_events.load(std::sync::atomic::Ordering::Relaxed),
-            link.inbox.jobs_dropped.load(std::sync::atomic::Ordering::Relaxed),
-        ];
-        for (name, value) in BUS_COUNTERS.iter().zip(values) {
-            dict.set_item(*name, value)?;
-        }
-        Ok(())
-    }
-
-    /// Takes what the bus left for Python: log notes, settled async publishes, and the resolver
-    /// jobs of events read from the bus (run as `publish_event` runs them, on this thread's loop
-    /// when there is one).
-    fn process_inbox(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let Some(link) = &this.bus else { return Ok(()) };
-        if link.inbox.is_empty() {
-            return Ok(());
-        }
-        let mut first_error = None;
-        let notes = link.inbox.take_notes();
-        if !notes.is_empty() {
-            let bridge = py.import(BRIDGE_MODULE)?;
-            for note in notes {
-                let level = match note.level {
-                    fraiseql_bus::NoteLevel::Info => "info",
-                    fraiseql_bus::NoteLevel::Warning => "warning",
-                    fraiseql_bus::NoteLevel::Error => "error",
-                };
-                if let Err(error) = bridge.call_method1(intern!(py, "log_bus_note"), (level, note.event, note.message))
-                {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        for (token, outcome) in link.inbox.take_settled() {
-            let Some(future) = this.publish_waiters.lock().remove(&token) else { continue };
-            let future = future.bind(py);
-            if future.call_method0(intern!(py, "done"))?.is_truthy()? {
-                continue; // cancelled by its caller: the event was published all the same
-            }
-            let settled = match outcome {
-                Ok(()) => future.call_method1(intern!(py, "set_result"), (py.None(),)),
-                Err(error) => {
-                    let error = error.into_py_error(py);
-                    future.call_method1(intern!(py, "set_exception"), (error.value(py),))
-                }
-            };
-            if let Err(error) = settled {
-                first_error.get_or_insert(error);
-            }
-        }
-        for jobs in link.inbox.take_jobs() {
-            let Some(first) = jobs.first() else { continue };
-            let event = convert::to_python(py, &first.event().data)?;
-            for job in jobs {
-                if let Err(error) = Self::run_job(slf, job, &event) {
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
-    }
-
-    fn closed_error(py: Python<'_>, connection_id: &str) -> PyErr {
-        new_error(connection_closed_error(py), format!("connection {connection_id:?} is closed"))
-    }
-
-    /// Hands frames (or the closed signal) to a waiting writer; false when it must keep waiting.
-    fn settle_waiter(&self, py: Python<'_>, connection_id: &str, future: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let state = match self.engine.arm(connection_id) {
-            Ok(state) => state,
-            Err(_) => WaitState::Closed,
-        };
-        match state {
-            WaitState::Ready => {
-                let frames = self.drain_to_list(py, connection_id, usize::MAX)?;
-                future.call_method1(intern!(py, "set_result"), (frames,))?;
-                Ok(true)
-            }
-            WaitState::Closed => {
-                let error = Self::closed_error(py, connection_id);
-                future.call_method1(intern!(py, "set_exception"), (error.value(py),))?;
-                Ok(true)
-            }
-            WaitState::Armed => Ok(false),
-        }
-    }
-
-    fn ensure_reader(slf: &Bound<'_, Self>, event_loop: &Bound<'_, PyAny>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let previous = {
-            let current = this.reader_loop.lock();
-            match current.as_ref() {
-                Some(existing) if existing.bind(py).is(event_loop) => return Ok(()),
-                other => other.map(|l| l.clone_ref(py)),
-            }
-        };
-        let fd = this.wakeup.reader.as_raw_fd();
-        if let Some(previous) = previous {
-            let previous = previous.bind(py);
-            if !previous.call_method0(intern!(py, "is_closed"))?.is_truthy()? {
-                previous.call_method1(intern!(py, "remove_reader"), (fd,))?;
-            }
-        }
-        py.import(BRIDGE_MODULE)?.call_method1(intern!(py, "install_reader"), (event_loop, fd, slf))?;
-        *this.reader_loop.lock() = Some(event_loop.clone().unbind());
-        Ok(())
-    }
 }
 
 #[pymethods]
@@ -348,113 +115,28 @@ impl PySubscriptionExecutor {
         slow_resolver_threshold: Option<f64>,
         max_frames_per_second: Option<f64>,
     ) -> PyResult<Self> {
-        let config_error = |message: String| new_error(configuration_error(py), message);
-        let overflow = OverflowPolicy::parse(overflow).ok_or_else(|| {
-            config_error(format!("overflow must be \"drop_oldest\" or \"drop_newest\", not {overflow:?}"))
-        })?;
-        if max_queued_frames < 1 {
-            return Err(config_error(format!("max_queued_frames must be at least 1, not {max_queued_frames}")));
-        }
-        let at_least_one = |name: &str, value: i64| -> PyResult<usize> {
-            usize::try_from(value)
-                .ok()
-                .filter(|value| *value >= 1)
-                .ok_or_else(|| config_error(format!("{name} must be at least 1, not {value}")))
-        };
-        at_least_one("document_cache_size", document_cache_size)?;
-        let document_cache_bytes = at_least_one("document_cache_bytes", document_cache_bytes)?;
-        let document_limits = DocumentLimits {
-            max_size: at_least_one("max_document_size", max_document_size)?,
-            max_depth: at_least_one("max_depth", max_depth)?,
-            max_selections: at_least_one("max_selections", max_selections)?,
-            max_aliases: usize::try_from(max_aliases)
-                .map_err(|_| config_error(format!("max_aliases must be 0 or more, not {max_aliases}")))?,
-        };
-        for (name, seconds) in [
-            ("resolver_timeout", resolver_timeout),
-            ("slow_resolver_threshold", slow_resolver_threshold),
-            ("max_frames_per_second", max_frames_per_second),
-        ] {
-            if let Some(seconds) = seconds {
-                if !(seconds.is_finite() && seconds > 0.0) {
-                    return Err(config_error(format!(
-                        "{name} must be a positive number of seconds or None, not {seconds}"
-                    )));
-                }
-            }
-        }
-        let resolver_errors = ResolverErrorPolicy::parse(resolver_errors).ok_or_else(|| {
-            config_error(format!("resolver_errors must be \"field_error\" or \"end_stream\", not {resolver_errors:?}"))
-        })?;
-        let resolver_settings = ResolverSettings {
-            timeout: resolver_timeout,
-            sync_resolvers: SyncResolvers::parse(sync_resolvers).ok_or_else(|| {
-                config_error(format!("sync_resolvers must be \"thread\" or \"inline\", not {sync_resolvers:?}"))
-            })?,
-            threads: at_least_one("sync_resolver_threads", sync_resolver_threads)?,
-            slow_after: slow_resolver_threshold,
-            expose_errors: expose_resolver_errors,
-        };
-        let schema = match schema_sdl {
-            Some(sdl) => Some(attached(py, || SchemaModel::parse(sdl))?),
-            None => None,
-        };
-        let engine = Engine::new(EngineConfig {
-            max_queued_frames: max_queued_frames as usize,
+        let options = ExecutorOptions {
+            max_queued_frames,
             overflow,
-            document_cache_size: document_cache_size as usize,
+            resolver_timeout,
+            tenant_field,
+            user_field,
+            document_cache_size,
             document_cache_bytes,
-            scope_fields: ScopeFields { tenant_field, user_field },
-            schema,
-            document_limits,
+            schema_sdl,
+            max_document_size,
+            max_depth,
+            max_selections,
+            max_aliases,
+            serializers,
             resolver_errors,
+            expose_resolver_errors,
+            sync_resolvers,
+            sync_resolver_threads,
+            slow_resolver_threshold,
             max_frames_per_second,
-        });
-        let mut custom_serializers = Vec::new();
-        if let Some(serializers) = serializers {
-            for (type_, serializer) in serializers.iter() {
-                let type_ = type_
-                    .cast_into::<PyType>()
-                    .map_err(|_| config_error("serializers must map types to callables".to_owned()))?;
-                if !serializer.is_callable() {
-                    return Err(config_error(format!("the serializer for {} is not callable", type_.name()?)));
-                }
-                custom_serializers.push((type_.unbind(), serializer.unbind()));
-            }
-        }
-        let wakeup = Wakeup::new()
-            .map_err(|error| PyRuntimeError::new_err(format!("cannot create the wake-up socket: {error}")))?;
-        let writer = wakeup.writer.clone();
-        // Never blocks: a full socket already holds a pending wake-up.
-        let wake: fraiseql_engine::engine::ReadyNotifier = Arc::new(move || {
-            let _ = (&*writer).write(&[1]);
-        });
-        engine.set_ready_notifier(Some(wake.clone()));
-        let bus_config = match bus_config {
-            Some(config) => config,
-            None => Py::new(py, PyEventBusConfig { config: BusConfig::Memory })?,
         };
-        let bus = match &bus_config.get().config {
-            BusConfig::Memory => None,
-            BusConfig::Distributed { config, options } => {
-                let (config, options, engine) = (config.clone(), *options, engine.clone());
-                Some(detached(py, move || BusLink::start(config, options, engine, wake))?)
-            }
-        };
-        Ok(Self {
-            engine,
-            bus_config,
-            resolver_settings,
-            resolvers: Mutex::default(),
-            sync_runner: PyOnceLock::new(),
-            wakeup,
-            waiters: Mutex::default(),
-            reader_loop: Mutex::new(None),
-            attached_loop: Mutex::new(None),
-            serializers: custom_serializers,
-            bus,
-            publish_waiters: Mutex::default(),
-        })
+        Self::from_options(py, bus_config, options)
     }
 
     /// The bus configuration this executor was built with.
@@ -562,29 +244,7 @@ impl PySubscriptionExecutor {
         filter: Option<PyRef<'_, CompiledFilter>>,
         filter_inputs: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<String> {
-        let filter_inputs = filter_inputs.filter(|inputs| !inputs.is_none());
-        let filter = match (filter, filter_inputs) {
-            (None, None) => None,
-            (None, Some(_)) => {
-                let message = "filter_inputs is given without a filter: it would do nothing";
-                return Err(new_error(configuration_error(py), message.to_owned()));
-            }
-            (Some(filter), inputs) => {
-                let (context, arguments) = match inputs {
-                    None => (serde_json::Value::Null, serde_json::Value::Null),
-                    Some(inputs) => {
-                        let mut inputs = convert::to_json_object(inputs, "filter_inputs")?;
-                        let taken = (inputs.remove("context"), inputs.remove("args"));
-                        if let Some(unknown) = inputs.keys().next() {
-                            let message = format!("filter_inputs takes \"context\" and \"args\", not \"{unknown}\"");
-                            return Err(new_error(configuration_error(py), message));
-                        }
-                        (taken.0.unwrap_or_default(), taken.1.unwrap_or_default())
-                    }
-                };
-                Some((filter.filter.clone(), Arc::new(fraiseql_engine::filter::inputs(context, arguments))))
-            }
-        };
+        let filter = subscriptions::subscription_filter(py, filter, filter_inputs)?;
         let variables = match variables {
             Some(variables) if !variables.is_none() => convert::to_json_object(variables, "variables")?,
             _ => serde_json::Map::new(),
@@ -680,26 +340,7 @@ impl PySubscriptionExecutor {
         user_id: Option<&Bound<'_, PyAny>>,
         global_event: bool,
     ) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        let (value, scope) = this.event_parts(data, tenant_id, user_id, global_event)?;
-        if let Some(link) = &this.bus {
-            // Through the bus: every process (this one included) gets it from there; this
-            // returns once it is stored and dispatched here (within the publish timeout).
-            let event = this.bus_event(py, event_type, channel, value, scope)?;
-            detached(py, || link.bus.publish_blocking(event))?;
-            return Self::process_inbox(slf);
-        }
-        let outcome = detached(py, || this.engine.publish(event_type, channel, value, scope))?;
-        // Every group's resolver runs, whatever happens to another's; a failure inside the
-        // binding itself (not the resolver's) is raised once all of them ran.
-        let mut first_error = None;
-        for job in outcome.jobs {
-            if let Err(error) = Self::run_job(slf, job, data) {
-                first_error.get_or_insert(error);
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        Self::publish(slf, event_type, channel, data, tenant_id, user_id, global_event)
     }
 
     /// `publish_event` as an awaitable, for coroutines: with a Redis or PostgreSQL bus it
@@ -716,22 +357,7 @@ impl PySubscriptionExecutor {
         user_id: Option<&Bound<'py, PyAny>>,
         global_event: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let this = slf.get();
-        let event_loop = running_loop_or_error(py, "publish_event_async")?;
-        let future = event_loop.call_method0(intern!(py, "create_future"))?;
-        let Some(link) = &this.bus else {
-            Self::publish_event(slf, event_type, channel, data, tenant_id, user_id, global_event)?;
-            future.call_method1(intern!(py, "set_result"), (py.None(),))?;
-            return Ok(future);
-        };
-        Self::ensure_reader(slf, &event_loop)?;
-        let (value, scope) = this.event_parts(data, tenant_id, user_id, global_event)?;
-        let event = this.bus_event(py, event_type, channel, value, scope)?;
-        let mut waiters = this.publish_waiters.lock();
-        let token = link.publish_later(event);
-        waiters.insert(token, future.clone().unbind());
-        Ok(future)
+        Self::publish_future(slf, event_type, channel, data, tenant_id, user_id, global_event)
     }
 
     /// Stops the bus (a Redis or PostgreSQL bus closes its connections; later publishes raise
@@ -837,21 +463,7 @@ impl PySubscriptionExecutor {
     /// as there are any, or fails with `ConnectionClosedError` when the connection closes.
     /// Must be called from the running asyncio loop; the writer sleeps until the engine wakes it.
     fn wait_for_frames<'py>(slf: &Bound<'py, Self>, connection_id: &str) -> PyResult<Bound<'py, PyAny>> {
-        let py = slf.py();
-        let this = slf.get();
-        let event_loop = running_loop_or_error(py, "wait_for_frames")?;
-        Self::ensure_reader(slf, &event_loop)?;
-        // An unknown connection is an error here (a waiter woken later finds it closed instead).
-        attached(py, || this.engine.arm(connection_id).map(drop))?;
-        let future = event_loop.call_method0(intern!(py, "create_future"))?;
-        if !this.settle_waiter(py, connection_id, &future)? {
-            let previous = this.waiters.lock().insert(Arc::from(connection_id), future.clone().unbind());
-            if let Some(previous) = previous {
-                // One writer per connection: a newer wait replaces the older one.
-                previous.bind(py).call_method0(intern!(py, "cancel"))?;
-            }
-        }
-        Ok(future)
+        Self::frames_future(slf, connection_id)
     }
 
     /// Lets async resolvers of events published from other threads run on `loop`.
@@ -861,51 +473,7 @@ impl PySubscriptionExecutor {
 
     /// Counters, gauges and latency histograms of this executor.
     fn get_metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let snapshot = self.engine.metrics();
-        let dict = PyDict::new(py);
-        let counters = [
-            ("active_connections", snapshot.active_connections),
-            ("active_subscriptions", snapshot.active_subscriptions),
-            ("active_groups", snapshot.active_groups),
-            ("pending_resolver_jobs", snapshot.pending_resolver_jobs),
-            ("events_published", snapshot.events_published),
-            // The seeds' name for the same count.
-            ("total_events_processed", snapshot.events_published),
-            ("frames_queued", snapshot.frames_queued),
-            ("frames_delivered", snapshot.frames_delivered),
-            ("frames_dropped_overflow", snapshot.frames_dropped_overflow),
-            ("frames_dropped_unsent", snapshot.frames_dropped_unsent),
-            ("frames_dropped_rate", snapshot.frames_dropped_rate),
-            ("events_filtered_out", snapshot.events_filtered_out),
-            ("events_filtered_by_filter", snapshot.events_filtered_by_filter),
-            ("payloads_serialized", snapshot.payloads_serialized),
-            ("resolver_calls", snapshot.resolver_calls),
-            ("resolver_errors", snapshot.resolver_errors),
-            ("resolver_timeouts", snapshot.resolver_timeouts),
-            ("subscriptions_registered", snapshot.subscriptions_registered),
-            ("subscriptions_completed", snapshot.subscriptions_completed),
-            ("subscriptions_terminated_by_error", snapshot.subscriptions_terminated_by_error),
-            ("cached_documents", self.engine.cached_documents() as u64),
-            ("cached_document_bytes", self.engine.cached_document_bytes() as u64),
-            ("registered_resolvers", self.resolvers.lock().len() as u64),
-        ];
-        for (name, value) in counters {
-            dict.set_item(name, value)?;
-        }
-        self.bus_metrics(&dict)?;
-        let mut bounds_us: Vec<f64> = LATENCY_BUCKET_BOUNDS_NS.iter().map(|ns| *ns as f64 / 1000.0).collect();
-        bounds_us.push(f64::INFINITY);
-        for (name, histogram) in
-            [("publish_latency", &snapshot.publish_latency), ("resolver_duration", &snapshot.resolver_duration)]
-        {
-            let entry = PyDict::new(py);
-            entry.set_item("le_us", bounds_us.clone())?;
-            entry.set_item("counts", histogram.bucket_counts.clone())?;
-            entry.set_item("count", histogram.count)?;
-            entry.set_item("sum_us", histogram.sum_ns as f64 / 1000.0)?;
-            dict.set_item(name, entry)?;
-        }
-        Ok(dict)
+        self.metrics_dict(py)
     }
 
     fn __repr__(&self) -> String {
@@ -918,34 +486,7 @@ impl PySubscriptionExecutor {
 
     /// Called by the loop when the engine signalled ready connections.
     fn _on_frames_ready(slf: &Bound<'_, Self>) -> PyResult<()> {
-        let py = slf.py();
-        let this = slf.get();
-        this.wakeup.clear();
-        // Every ready writer is settled even if one of them fails; the first error is raised last.
-        let mut first_error = Self::process_inbox(slf).err();
-        for connection in this.engine.take_ready() {
-            let waiter = this.waiters.lock().remove(&connection.id);
-            let Some(future) = waiter else { continue };
-            let future = future.bind(py);
-            let settled = future.call_method0(intern!(py, "done")).and_then(|done| done.is_truthy()).and_then(|done| {
-                if done {
-                    Ok(true)
-                } else {
-                    this.settle_waiter(py, &connection.id, future)
-                }
-            });
-            match settled {
-                Ok(true) => {}
-                Ok(false) => {
-                    this.waiters.lock().insert(connection.id.clone(), future.clone().unbind());
-                }
-                Err(error) => {
-                    let _ = future.call_method1(intern!(py, "set_exception"), (error.value(py),));
-                    first_error.get_or_insert(error);
-                }
-            }
-        }
-        first_error.map_or(Ok(()), Err)
+        Self::settle_ready_writers(slf)
     }
 
     /// An async or threaded resolver returned `result`.

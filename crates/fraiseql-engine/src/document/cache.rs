@@ -148,3 +148,19 @@ impl DocumentCache {
         self.entries.lock().bytes
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_cache_reuses_and_bounds() {
+        let cache = DocumentCache::new(2);
+        let first = cache.get_or_compile("subscription { a }", None).unwrap();
+        let again = cache.get_or_compile("subscription { a }", None).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        cache.get_or_compile("subscription { b }", None).unwrap();
+        cache.get_or_compile("subscription { c }", None).unwrap();
+        assert_eq!(cache.len(), 2);
+    }
+}

@@ -16,7 +16,9 @@ use apollo_compiler::parser::SourceSpan;
 use apollo_compiler::{Name, Node};
 use serde_json::Value;
 
-use super::{BoolArgument, CompiledOperation, Condition, RawField, RawSelection, TypedDocument, VariableDefinition};
+use super::selection::{BoolArgument, Condition, RawField, RawSelection};
+use super::variables::{TypedDocument, VariableDefinition};
+use super::CompiledOperation;
 
 const BOOKKEEPING: usize = 16;
 
