@@ -5,8 +5,8 @@ from typing import Any
 
 import pytest
 
-from fraiseql.subscriptions import PySubscriptionExecutor, _logging, _loop_bridge, native
-from fraiseql.subscriptions.protocols.graphql_transport_ws import handlers
+from fraiseql.subscriptions import PySubscriptionExecutor, _logging, _loop_bridge
+from fraiseql.subscriptions.protocols.graphql_transport_ws import host
 
 #: The fixtures whose value names the transport a test runs against (tests/protocol, tests/clients).
 _TRANSPORT_PARAMS = ("integration", "client_integration")
@@ -35,8 +35,7 @@ def fresh_log_limits(monkeypatch: pytest.MonkeyPatch) -> None:
         (_loop_bridge, "_errors"),
         (_loop_bridge, "_timeouts"),
         (_loop_bridge, "_slow"),
-        (handlers, "_client_mistakes"),
-        (native, "_client_mistakes"),
+        (host, "_client_mistakes"),
     ]:
         monkeypatch.setattr(module, name, _logging.EveryInterval())
 

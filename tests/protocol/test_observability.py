@@ -96,10 +96,6 @@ async def test_log_records_are_structured_and_hold_no_secret(
             assert record.__dict__["connection_id"]
 
 
-@pytest.mark.native_xfail(
-    reason="the native core answers TOO_MANY_SUBSCRIPTIONS itself, without the host: not counted in "
-    "manager.stats nor logged yet"
-)
 async def test_the_subscription_limit_is_logged_and_counted(
     make_server: ServerFactory, caplog: pytest.LogCaptureFixture
 ) -> None:

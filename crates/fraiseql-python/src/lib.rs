@@ -10,6 +10,8 @@ mod executor;
 mod filter;
 mod messages;
 mod native;
+mod protocol_session;
+mod protocol_values;
 mod resolvers;
 
 use pyo3::prelude::*;
@@ -27,6 +29,14 @@ fn _fraiseql_rs(module: &Bound<'_, PyModule>) -> PyResult<()> {
     subscriptions.add_class::<native::NativeEndpoint>()?;
     subscriptions.add_class::<native::ConnectCall>()?;
     subscriptions.add_class::<native::SubscribeCall>()?;
+    subscriptions.add_class::<protocol_session::ProtocolSession>()?;
+    subscriptions.add_class::<protocol_session::SessionSend>()?;
+    subscriptions.add_class::<protocol_session::SessionClose>()?;
+    subscriptions.add_class::<protocol_session::SessionAuthenticate>()?;
+    subscriptions.add_class::<protocol_session::SessionSubscribe>()?;
+    subscriptions.add_class::<protocol_session::SessionComplete>()?;
+    subscriptions.add_class::<protocol_session::SessionReport>()?;
+    subscriptions.add_class::<protocol_session::SessionTimer>()?;
     module.add_submodule(&subscriptions)?;
     // The seeds also reach the bus configuration from the top-level module.
     module.add("PyEventBusConfig", subscriptions.getattr("PyEventBusConfig")?)?;

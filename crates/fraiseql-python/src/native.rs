@@ -20,21 +20,21 @@ use std::time::Duration;
 
 use ahash::AHashSet;
 use fraiseql_engine::{Engine, EngineError};
-use fraiseql_transport::protocol::{JsonString, ProtocolConfig, RawJson};
+use fraiseql_transport::protocol::{Cause, JsonString, RawJson};
 use fraiseql_transport::{
     ConnectDecision, ConnectionRef, Host, RequestInfo, ServerClose, ServerConfig, ServerHandle, StatsSnapshot,
     SubscribeErrors, SubscribeRequest,
 };
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use crate::convert;
 use crate::errors::{configuration_error, detached, new_error, IntoPyError};
 use crate::executor::PySubscriptionExecutor;
+use crate::protocol_values::{self, json_loads, json_string, seconds};
 
 /// The one runtime the native servers of a process share: a worker per core (at most 8), since
 /// the connection tasks do the transport's CPU work.
@@ -77,8 +77,18 @@ enum Call {
 /// A server's close of a connection: its code and reason.
 type Close = (u16, String);
 
-/// What `take()` returns: opened ids, calls, closed ids with the server's close, stopped.
-type Taken<'py> = (Vec<String>, Bound<'py, PyList>, Vec<(String, Option<Close>)>, bool);
+/// A report of the protocol core ([`Cause`]) as Python takes it: connection id, the cause's
+/// name, the subscription id it is about (`None` if none).
+type PyReport<'py> = (String, &'static str, Option<Bound<'py, PyAny>>);
+
+/// What `take()` returns: opened ids, calls, reports, reports left out of the list (counts by
+/// cause), closed ids with the server's close, stopped.
+type Taken<'py> =
+    (Vec<String>, Bound<'py, PyList>, Vec<PyReport<'py>>, Vec<(&'static str, u64)>, Vec<(String, Option<Close>)>, bool);
+
+/// Reports kept for the loop at most; beyond, only counted (a client over a limit pays a message
+/// for each, but a stalled loop must not make them pile up).
+const MAX_REPORTS: usize = 10_000;
 
 /// What tokio tasks leave for the loop. Every part is bounded by the connections: a connection
 /// has at most one call pending; an opened connection closed before the loop saw it is
@@ -87,6 +97,10 @@ type Taken<'py> = (Vec<String>, Bound<'py, PyList>, Vec<(String, Option<Close>)>
 struct InboxState {
     opened: AHashSet<Arc<str>>,
     calls: Vec<Call>,
+    /// The core's reports (limits reached, credentials expired), in order, before the closes.
+    reports: Vec<(Arc<str>, Cause)>,
+    /// Reports beyond [`MAX_REPORTS`], counted by cause.
+    unlisted_reports: Vec<(&'static str, u64)>,
     closed: Vec<(Arc<str>, Option<Close>)>,
     /// Subscriptions were freed by the server (completed, or their connection closed): the
     /// executor's table of Python resolvers may hold some that nothing uses any more.
@@ -204,6 +218,20 @@ impl Host for PythonHost {
         answer.await.unwrap_or_else(|_| Err(internal_subscribe_error()))
     }
 
+    fn report(&self, connection_id: &str, cause: Cause) {
+        self.inbox.change(|state| {
+            if state.reports.len() < MAX_REPORTS {
+                state.reports.push((Arc::from(connection_id), cause));
+                return;
+            }
+            let name = cause.name();
+            match state.unlisted_reports.iter_mut().find(|(unlisted, _)| *unlisted == name) {
+                Some((_, count)) => *count += 1,
+                None => state.unlisted_reports.push((name, 1)),
+            }
+        });
+    }
+
     fn complete(&self, _connection: ConnectionRef<'_, NativeContext>, _id: &str) {
         self.inbox.change(|state| state.prune = true);
     }
@@ -228,21 +256,6 @@ impl Host for PythonHost {
                 state.closed.push((Arc::from(connection_id), close));
             }
         });
-    }
-}
-
-/// The client's JSON text read as the Python handler reads it (`json.loads`). Once per
-/// `connection_init` or `subscribe`, never per frame.
-fn json_loads<'py>(py: Python<'py>, text: &str) -> PyResult<Bound<'py, PyAny>> {
-    static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let loads = LOADS.get_or_try_init(py, || py.import("json")?.getattr("loads").map(Bound::unbind))?;
-    loads.bind(py).call1((text,))
-}
-
-fn json_string<'py>(py: Python<'py>, text: &JsonString) -> PyResult<Bound<'py, PyAny>> {
-    match text {
-        JsonString::Text(text) => Ok(pyo3::types::PyString::new(py, text).into_any()),
-        JsonString::NotUnicode(literal) => json_loads(py, literal.as_str()),
     }
 }
 
@@ -295,17 +308,8 @@ impl ConnectCall {
     /// connection closes 4403 after `expires_in` seconds, if given.
     #[pyo3(signature = (ack_payload=None, expires_in=None))]
     fn accept(&self, ack_payload: Option<&Bound<'_, PyAny>>, expires_in: Option<f64>) -> PyResult<bool> {
-        let ack_payload = ack_payload
-            .filter(|payload| !payload.is_none())
-            .map(|payload| convert::to_json(payload, "ack_payload"))
-            .transpose()?;
-        let expires_in = expires_in
-            .map(|seconds| {
-                Duration::try_from_secs_f64(seconds.max(0.0)).map_err(|_| {
-                    PyValueError::new_err(format!("expires_in must be a number of seconds, not {seconds}"))
-                })
-            })
-            .transpose()?;
+        let ack_payload = protocol_values::ack_payload(ack_payload)?;
+        let expires_in = protocol_values::expires_in(expires_in)?;
         Ok(take_reply(&self.reply, ConnectAnswer::Accept { ack_payload, expires_in }))
     }
 
@@ -317,9 +321,7 @@ impl ConnectCall {
 
     /// Close with this code (4000..=4999) and reason.
     fn close(&self, code: u16, reason: String) -> PyResult<bool> {
-        if !(4000..=4999).contains(&code) {
-            return Err(PyValueError::new_err(format!("close code must be within 4000..=4999, not {code}")));
-        }
+        let code = protocol_values::host_close_code(code)?;
         Ok(take_reply(&self.reply, ConnectAnswer::Close { code, reason }))
     }
 
@@ -386,11 +388,7 @@ impl SubscribeCall {
 
     /// Refused: the client gets an `error` message with these GraphQL formatted errors.
     fn reject(&self, errors: &Bound<'_, PyAny>) -> PyResult<bool> {
-        let errors = match convert::to_json(errors, "errors")? {
-            serde_json::Value::Array(errors) => errors,
-            _ => return Err(PyValueError::new_err("errors must be a list of GraphQL formatted errors")),
-        };
-        Ok(take_reply(&self.reply, Err(errors)))
+        Ok(take_reply(&self.reply, Err(protocol_values::graphql_errors(errors)?)))
     }
 }
 
@@ -400,22 +398,6 @@ struct BindError(String);
 impl IntoPyError for BindError {
     fn into_py_error(self, _py: Python<'_>) -> PyErr {
         PyOSError::new_err(self.0)
-    }
-}
-
-fn seconds(py: Python<'_>, name: &str, value: f64) -> PyResult<Duration> {
-    Duration::try_from_secs_f64(value)
-        .ok()
-        .filter(|duration| !duration.is_zero())
-        .ok_or_else(|| new_error(configuration_error(py), format!("{name} must be a positive number of seconds")))
-}
-
-fn positive_rate(py: Python<'_>, name: &str, value: Option<f64>) -> PyResult<Option<f64>> {
-    match value {
-        Some(rate) if !(rate.is_finite() && rate > 0.0) => {
-            Err(new_error(configuration_error(py), format!("{name} must be positive or None, not {rate}")))
-        }
-        other => Ok(other),
     }
 }
 
@@ -467,21 +449,20 @@ impl NativeEndpoint {
         if !path.starts_with('/') {
             return Err(new_error(configuration_error(py), format!("path must start with '/', not {path:?}")));
         }
-        let keepalive_interval =
-            keepalive_interval.map(|interval| seconds(py, "keepalive_interval", interval)).transpose()?;
         let max_connections = max_connections.unwrap_or(usize::MAX);
         let config = ServerConfig {
             path: path.to_owned(),
-            protocol: ProtocolConfig {
-                connection_init_timeout: seconds(py, "connection_init_timeout", connection_init_timeout)?,
+            protocol: protocol_values::protocol_config(
+                py,
+                connection_init_timeout,
                 keepalive_interval,
-                keepalive_timeout: seconds(py, "keepalive_timeout", keepalive_timeout)?,
-                max_subscriptions_per_connection: max_subscriptions_per_connection.max(1),
+                keepalive_timeout,
+                max_subscriptions_per_connection,
                 max_message_size,
-                max_messages_per_second: positive_rate(py, "max_messages_per_second", max_messages_per_second)?,
-                max_subscribes_per_second: positive_rate(py, "max_subscribes_per_second", max_subscribes_per_second)?,
+                max_messages_per_second,
+                max_subscribes_per_second,
                 read_while_connecting,
-            },
+            )?,
             handshake_timeout: seconds(py, "handshake_timeout", handshake_timeout)?,
             write_timeout: seconds(py, "write_timeout", write_timeout)?,
             max_connections,
@@ -557,8 +538,11 @@ impl NativeEndpoint {
         Ok(dict)
     }
 
-    /// What happened since the last call, for the loop: `(opened, calls, closed, stopped)`:
-    /// connection ids opened, the `ConnectCall`s and `SubscribeCall`s waiting for an answer,
+    /// What happened since the last call, for the loop: `(opened, calls, reports,
+    /// unlisted_reports, closed, stopped)`: connection ids opened, the `ConnectCall`s and
+    /// `SubscribeCall`s waiting for an answer, `(connection_id, cause, subscription_id or None)`
+    /// of the limits reached and credentials expired (the protocol core's reports, each before its
+    /// close or `error`), `(cause, count)` of reports beyond what the list keeps,
     /// `(connection_id, (code, reason) or None)` of connections gone, and whether the server has
     /// stopped (every connection closed).
     fn take<'py>(&self, py: Python<'py>) -> PyResult<Taken<'py>> {
@@ -575,8 +559,19 @@ impl NativeEndpoint {
             }
         }
         let opened = state.opened.iter().map(|id| id.to_string()).collect();
+        let reports = state
+            .reports
+            .into_iter()
+            .map(|(id, cause)| {
+                let subscription = match &cause {
+                    Cause::SubscriptionsPerConnection { id } => Some(json_string(py, id)?),
+                    _ => None,
+                };
+                Ok((id.to_string(), cause.name(), subscription))
+            })
+            .collect::<PyResult<_>>()?;
         let closed = state.closed.into_iter().map(|(id, close)| (id.to_string(), close)).collect();
-        Ok((opened, calls, closed, state.stopped))
+        Ok((opened, calls, reports, state.unlisted_reports, closed, state.stopped))
     }
 
     /// Stops accepting and closes every connection with 1001; `take()` says `stopped` once all

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::protocol::{JsonString, RawJson, SubscribePayload};
+use crate::protocol::{Cause, JsonString, RawJson, SubscribePayload};
 
 /// What the HTTP upgrade request said, for `on_connect`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,6 +100,11 @@ pub trait Host: Send + Sync + 'static {
         &self,
         request: SubscribeRequest<Self::Context>,
     ) -> impl Future<Output = Result<(), SubscribeErrors>> + Send;
+
+    /// A limit of the client's or its credentials' expiry is why the server is about to close
+    /// the connection or refuse a subscribe (the protocol core's [`Cause`]): for counters and
+    /// logs.
+    fn report(&self, _connection_id: &str, _cause: Cause) {}
 
     /// The client completed a subscription; the server already freed it in the engine.
     fn complete(&self, _connection: ConnectionRef<'_, Self::Context>, _id: &str) {}

@@ -474,18 +474,202 @@ class NativeEndpoint:
     def take(
         self,
     ) -> tuple[
-        list[str], list[ConnectCall | SubscribeCall], list[tuple[str, tuple[int, str] | None]], bool
-    ]: ...
+        list[str],
+        list[ConnectCall | SubscribeCall],
+        list[tuple[str, str, str | None]],
+        list[tuple[str, int]],
+        list[tuple[str, tuple[int, str] | None]],
+        bool,
+    ]:
+        """What happened since the last call: ``(opened, calls, reports, unlisted_reports, closed,
+        stopped)``: connection ids opened; calls waiting for an answer; ``(connection_id, cause,
+        subscription_id)`` of the protocol core's reports (as ``SessionReport``), each before its
+        close or ``error``; ``(cause, count)`` of reports the list had no room for;
+        ``(connection_id, (code, reason) or None)`` of connections gone; whether the server
+        stopped."""
+
     def stop(self) -> None: ...
+
+@final
+class SessionSend:
+    """Send this text message."""
+
+    @property
+    def text(self) -> str: ...
+
+@final
+class SessionClose:
+    """Close the socket with this code and reason (at most 123 bytes of UTF-8): the session's
+    last action."""
+
+    @property
+    def code(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class SessionAuthenticate:
+    """``connection_init`` arrived: ask ``on_connect``, answer with a ``connect_*`` method."""
+
+    @property
+    def payload(self) -> dict[str, Any] | None:
+        """The init payload, read as ``json.loads`` reads the client's JSON."""
+
+@final
+class SessionSubscribe:
+    """A ``subscribe`` to register; answer with ``subscribe_accept`` or ``subscribe_reject``
+    (until then the session reads nothing: read no more messages)."""
+
+    @property
+    def id(self) -> str:
+        """The subscription id (a ``str`` with lone surrogates if the client's JSON had them)."""
+
+    @property
+    def query(self) -> str: ...
+    @property
+    def operation_name(self) -> str | None: ...
+    @property
+    def variables(self) -> dict[str, Any] | None:
+        """Read as ``json.loads`` reads the client's JSON (integers of any size, ``1e400`` as
+        infinity, lone surrogates)."""
+
+@final
+class SessionComplete:
+    """The client completed subscription ``id``: free it in the engine (nothing is sent)."""
+
+    @property
+    def id(self) -> str: ...
+
+@final
+class SessionReport:
+    """Why the next action (a close, or a subscribe's ``error``) happens: ``cause`` is the limit
+    reached (``"messages_per_second"``, ``"subscribes_per_second"``, ``"message_size"``,
+    ``"subscriptions_per_connection"``, as ``ServerStats.limits_reached`` names them) or
+    ``"credentials_expired"``; ``subscription_id`` the subscribe refused over the limit."""
+
+    @property
+    def cause(self) -> str: ...
+    @property
+    def subscription_id(self) -> str | None: ...
+
+@final
+class SessionTimer:
+    """The session's next deadline moved: call ``handle_timeout`` in ``delay`` seconds
+    (``None``: no deadline; a timer armed before is void)."""
+
+    @property
+    def delay(self) -> float | None: ...
+
+@final
+class ProtocolSession:
+    """One connection's graphql-transport-ws state machine: the Rust core the native server
+    runs, for a driver in Python (the adapters' handler). Each input returns the actions to
+    carry out, in order: one call per client message. Frames from the engine never pass through
+    it."""
+
+    def __new__(
+        cls,
+        *,
+        connection_init_timeout: float,
+        keepalive_interval: float | None,
+        keepalive_timeout: float,
+        max_subscriptions_per_connection: int,
+        max_message_size: int,
+        max_messages_per_second: float | None,
+        max_subscribes_per_second: float | None,
+        read_while_connecting: bool = True,
+    ) -> ProtocolSession:
+        """A connection just accepted (its ``connection_init`` timer starts). Limits as in
+        ``SubscriptionConfig`` (``ConfigurationError`` for a value it cannot take).
+        ``read_while_connecting=False``: ``wants_input`` is false while ``on_connect`` runs."""
+
+    def receive(self, text: str) -> list[_SessionAction]:
+        """A text message from the client."""
+
+    def receive_binary(self) -> list[_SessionAction]:
+        """A binary message (close 4400)."""
+
+    def receive_oversized(self) -> list[_SessionAction]:
+        """A message the WebSocket layer refused as over ``max_message_size`` (close 1009)."""
+
+    def connect_accept(
+        self, ack_payload: object = None, expires_in: float | None = None
+    ) -> list[_SessionAction]:
+        """``on_connect`` accepted: ``connection_ack`` (with ``ack_payload``, a JSON value:
+        ``TypeError``/``ValueError`` otherwise); the credentials expire in ``expires_in``
+        seconds (none left: close 4403 at once)."""
+
+    def connect_refuse(self, reason: str | None = None) -> list[_SessionAction]:
+        """``on_connect`` refused: close 4403 "Forbidden" or "Forbidden: <reason>"."""
+
+    def connect_close(self, code: int, reason: str) -> list[_SessionAction]:
+        """The host closes with its own code (4000..=4999, ``ValueError`` otherwise)."""
+
+    def connect_fail(self) -> list[_SessionAction]:
+        """The host failed on ``connection_init``: close 4500."""
+
+    def subscribe_accept(self, id: str) -> list[_SessionAction]:
+        """Subscription ``id`` (as ``SessionSubscribe`` gave it, lone surrogates too) is
+        registered."""
+
+    def subscribe_reject(self, id: str, errors: object) -> list[_SessionAction]:
+        """Subscription ``id`` is refused: an ``error`` message with ``errors`` (a list of GraphQL
+        formatted errors); the id is free again."""
+
+    def subscription_ended(self, id: str) -> None:
+        """The engine ended subscription ``id`` with an ``error`` frame: its id is free again."""
+
+    def has_subscription(self, id: str) -> bool:
+        """Whether ``id`` is one of the client's subscriptions (registered, or waiting for the
+        host)."""
+
+    def handle_timeout(self) -> list[_SessionAction]:
+        """The deadline of the last ``SessionTimer`` came (an early or late call is harmless)."""
+
+    def shutdown(self) -> list[_SessionAction]:
+        """Server shutdown: close 1001 "Going away"."""
+
+    def internal_error(self) -> list[_SessionAction]:
+        """An unexpected failure of the driver or the host: close 4500."""
+
+    @property
+    def next_deadline(self) -> float | None:
+        """Seconds until the next deadline (``None``: none)."""
+
+    @property
+    def wants_input(self) -> bool:
+        """False while a subscribe waits for the host, and once closed."""
+
+    @property
+    def is_closed(self) -> bool: ...
+
+#: What a ``ProtocolSession`` asks its driver to do.
+_SessionAction = (
+    SessionSend
+    | SessionClose
+    | SessionAuthenticate
+    | SessionSubscribe
+    | SessionComplete
+    | SessionReport
+    | SessionTimer
+)
 
 __all__ = [
     "CompiledFilter",
     "ConnectCall",
     "NativeEndpoint",
     "PendingResolution",
+    "ProtocolSession",
     "PyEventBusConfig",
     "PyGraphQLMessage",
     "PySubscriptionExecutor",
     "PySubscriptionPayload",
+    "SessionAuthenticate",
+    "SessionClose",
+    "SessionComplete",
+    "SessionReport",
+    "SessionSend",
+    "SessionSubscribe",
+    "SessionTimer",
     "SubscribeCall",
 ]

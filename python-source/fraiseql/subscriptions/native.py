@@ -3,7 +3,9 @@ Rust (``fraiseql-transport``) and this module answers what stays Python's, on th
 loop: ``on_connect`` once per connection, registering each ``subscribe``, and the bookkeeping at
 the close (connections per user, counters, log records). Frames never pass through Python.
 
-The Rust side leaves its calls in an inbox and wakes the loop through a socket the loop watches
+What the application decides, counts and logs is ``protocols/graphql_transport_ws/host.py``'s,
+shared with the Python adapters' handler (both drive the same protocol core). The Rust side
+leaves its calls in an inbox and wakes the loop through a socket the loop watches
 (``loop.add_reader``); :meth:`NativeServer._on_wakeup` takes them, and each call is answered
 through its own object (``ConnectCall.accept``/``refuse``/``close``/``fail``,
 ``SubscribeCall.accept``/``reject``), which hands the answer to the waiting connection task.
@@ -14,35 +16,27 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import time
 import urllib.parse
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
 
 from fraiseql._fraiseql_rs.subscriptions import ConnectCall, NativeEndpoint, SubscribeCall
-from fraiseql.subscriptions._logging import EveryInterval, log, log_bounded
+from fraiseql.subscriptions._logging import log
 from fraiseql.subscriptions.adapter import RequestInfo
-from fraiseql.subscriptions.errors import GraphQLDocumentError, SubscriptionForbidden
-from fraiseql.subscriptions.manager import ConnectionContext, ConnectionRejected
+from fraiseql.subscriptions.protocols.graphql_transport_ws.host import (
+    INTERNAL_ERROR,
+    Accepted,
+    Closed,
+    ConnectAnswer,
+    ConnectionHost,
+    Refused,
+    count_report,
+)
 from fraiseql.subscriptions.stats import ServerStats
 
 if TYPE_CHECKING:
     from fraiseql.subscriptions.manager import SubscriptionManager
 
-# Records a client can cause at will are logged once per kind and interval.
-_client_mistakes = EveryInterval()
-
-_FORBIDDEN = 4403
-_TOO_MANY = 4429
-_EXPIRED_REASON = "Forbidden: credentials expired"
-_TOO_MANY_FOR_USER = "Too many connections for this user"
-#: What a close by the server says about which limit a client reached (as the Python handler
-#: counts them in ``ServerStats.limits_reached``).
-_LIMIT_OF_CLOSE = {
-    (1009, None): "message_size",
-    (_TOO_MANY, "Too many messages"): "messages_per_second",
-    (_TOO_MANY, "Too many subscribe attempts"): "subscribes_per_second",
-    (_TOO_MANY, _TOO_MANY_FOR_USER): "connections_per_user",
-}
 #: The native server's counters of TCP connections it dropped, by the reason the Python
 #: integrations' ``ConnectionGuard`` gives (``ServerStats.connections_dropped``).
 _DROPPED = {
@@ -51,7 +45,6 @@ _DROPPED = {
     "handshake_timeouts": "handshake_timeout",
     "write_timeouts": "write_timeout",
 }
-_INTERNAL_ERROR = [{"message": "Internal server error", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}]
 
 
 def _is_async(hook: object) -> bool:
@@ -81,12 +74,8 @@ class NativeConnection:
     def __init__(self, server: NativeServer, connection_id: str) -> None:
         self.server = server
         self.connection_id = connection_id
-        self.context: ConnectionContext | None = None
-        #: The user this connection is counted against (``max_connections_per_user``).
-        self.counted_user: object = None
+        self.host = ConnectionHost(server.manager, connection_id)
         self.closed = False
-        #: The client's address (host), for log records; known from ``connection_init`` on.
-        self.client: str | None = None
         #: ``on_connect`` and subscribe tasks still running; cancelled when the connection goes.
         self.tasks: set[asyncio.Future[Any]] = set()
 
@@ -95,7 +84,7 @@ class NativeConnection:
         if not self.closed:
             self.server.manager.executor.close_connection(self.connection_id)
 
-    def spawn(self, awaitable: Any) -> None:
+    def spawn(self, awaitable: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(awaitable)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -104,12 +93,7 @@ class NativeConnection:
         self.closed = True
         for task in list(self.tasks):
             task.cancel()
-        if self.counted_user is not None:
-            self.server.manager.release_user(self.counted_user)
-            self.counted_user = None
-
-    def log_fields(self) -> dict[str, object]:
-        return {"connection_id": self.connection_id, "client": self.client}
+        self.host.release()
 
 
 class NativeServer:
@@ -197,7 +181,7 @@ class NativeServer:
     # -- what the server asks ---------------------------------------------------------------
 
     def _on_wakeup(self) -> None:
-        opened, calls, closed, stopped = self.endpoint.take()
+        opened, calls, reports, unlisted_reports, closed, stopped = self.endpoint.take()
         for connection_id in opened:
             connection = NativeConnection(self, connection_id)
             self._connections[connection_id] = connection
@@ -207,6 +191,15 @@ class NativeServer:
                 self._connect(call)
             else:
                 self._subscribe(call)
+        for connection_id, cause, subscription_id in reports:
+            known = self._connections.get(connection_id)
+            if known is not None:
+                known.host.report(cause, subscription_id)
+            else:
+                # Opened and gone before the loop saw it.
+                count_report(self.manager.stats, cause)
+        for cause, count in unlisted_reports:
+            count_report(self.manager.stats, cause, count)
         for connection_id, close in closed:
             self._closed(connection_id, close)
         if stopped:
@@ -222,30 +215,8 @@ class NativeServer:
             return
         connection.release()
         self.manager.connection_closed(connection)
-        if close is None:
-            return
-        code, reason = close
-        stats = self.manager.stats
-        stats.closed_by_server[code] += 1
-        if code == _FORBIDDEN:
-            stats.authentication_failures["expired" if reason == _EXPIRED_REASON else "refused"] += 1
-        limit = _LIMIT_OF_CLOSE.get((code, reason)) or _LIMIT_OF_CLOSE.get((code, None))
-        if limit is not None:
-            stats.limits_reached[limit] += 1
-        event = "connection.refused" if code == _FORBIDDEN else "connection.closed"
-        log_bounded(
-            _client_mistakes,
-            f"{event}:{code}",
-            logging.ERROR if code == 4500 else logging.INFO,
-            event,
-            "closing connection %s: %d %s",
-            connection_id,
-            code,
-            reason,
-            code=code,
-            reason=reason,
-            **connection.log_fields(),
-        )
+        if close is not None:
+            connection.host.closed_by_server(*close)
 
     # -- connection_init ----------------------------------------------------------------------
 
@@ -254,159 +225,59 @@ class NativeServer:
         if connection is None or connection.closed:
             call.fail()
             return
-        request = _request_info(call.request)
-        connection.client = request.client[0] if request.client else None
-        hook = self.manager.config.on_connect
-        if hook is None:
-            self._accept(call, connection, ConnectionContext())
-            return
-        try:
-            result = hook(call.payload, request)
-        except Exception as error:
-            self._refuse(call, connection, error)
-            return
-        if inspect.isawaitable(result):
+        answer = connection.host.on_connect(call.payload, _request_info(call.request))
+        if isinstance(answer, Coroutine):
             # Cancelled (the call then reads as failed) if the connection goes meanwhile.
-            connection.spawn(self._await_on_connect(call, connection, result))
+            connection.spawn(self._await_connect(call, connection, answer))
         else:
-            self._decide(call, connection, result)
+            self._answer_connect(call, connection, answer)
 
-    async def _await_on_connect(self, call: ConnectCall, connection: NativeConnection, pending: Any) -> None:
-        try:
-            result = await pending
-        except Exception as error:
-            self._refuse(call, connection, error)
-            return
-        self._decide(call, connection, result)
+    async def _await_connect(
+        self, call: ConnectCall, connection: NativeConnection, answer: Coroutine[Any, Any, ConnectAnswer]
+    ) -> None:
+        self._answer_connect(call, connection, await answer)
 
-    def _refuse(self, call: ConnectCall, connection: NativeConnection, error: Exception) -> None:
-        if isinstance(error, ConnectionRejected):
-            # The hook's own words (the JWT authenticator's never hold the token).
-            call.refuse(str(error) or None)
-            return
-        log_bounded(
-            _client_mistakes,
-            "connection.on_connect_failed",
-            logging.ERROR,
-            "connection.on_connect_failed",
-            "on_connect failed on connection %s",
-            connection.connection_id,
-            exc_info=error,
-            **connection.log_fields(),
-        )
-        call.fail()
-
-    def _decide(self, call: ConnectCall, connection: NativeConnection, result: object) -> None:
-        if result is False:
-            call.refuse()
-            return
-        try:
-            context = ConnectionContext.from_hook_result(result)
-        except TypeError as error:
-            self._refuse(call, connection, error)
-            return
-        self._accept(call, connection, context)
-
-    def _accept(self, call: ConnectCall, connection: NativeConnection, context: ConnectionContext) -> None:
-        if connection.closed:
-            call.fail()
-            return
-        expires_in = None
-        if context.expires_at is not None:
-            expires_in = context.expires_at - time.time()
-            if expires_in <= 0:
-                call.close(_FORBIDDEN, _EXPIRED_REASON)
+    def _answer_connect(self, call: ConnectCall, connection: NativeConnection, answer: ConnectAnswer) -> None:
+        if isinstance(answer, Accepted):
+            try:
+                delivered = call.accept(answer.context.ack_payload, answer.expires_in)
+            except (TypeError, ValueError, RecursionError):
+                connection.host.unencodable_ack_payload()
+                call.fail()
                 return
-        user = context.user_id
-        if user is not None:
-            if not self.manager.admit_user(user):
-                call.close(_TOO_MANY, _TOO_MANY_FOR_USER)
-                return
-            # Released when the connection's close arrives, whether or not the ack went out.
-            connection.counted_user = user
-        connection.context = context
-        try:
-            delivered = call.accept(context.ack_payload, expires_in)
-        except (TypeError, ValueError, RecursionError):
-            log_bounded(
-                _client_mistakes,
-                "connection.unencodable_message",
-                logging.ERROR,
-                "connection.internal_error",
-                "the ack_payload for connection %s cannot be encoded as JSON",
-                connection.connection_id,
-                exc_info=True,
-                **connection.log_fields(),
-            )
+            # No time left: the session closes 4403 (and reports the expiry) instead of the ack.
+            if delivered and (answer.expires_in is None or answer.expires_in > 0):
+                connection.host.acknowledged()
+        elif isinstance(answer, Refused):
+            call.refuse(answer.reason)
+        elif isinstance(answer, Closed):
+            call.close(answer.code, answer.reason)
+        else:
             call.fail()
-            return
-        if delivered:
-            self.manager.stats.connections_acknowledged += 1
-            log(
-                logging.INFO,
-                "connection.accepted",
-                "connection %s accepted",
-                connection.connection_id,
-                user_id=context.user_id,
-                tenant_id=context.tenant_id,
-                **connection.log_fields(),
-            )
 
     # -- subscribe ----------------------------------------------------------------------------
 
     def _subscribe(self, call: SubscribeCall) -> None:
         connection = self._connections.get(call.connection_id)
-        if connection is None or connection.closed or connection.context is None:
-            call.reject(_INTERNAL_ERROR)
+        if connection is None or connection.closed or connection.host.context is None:
+            call.reject(INTERNAL_ERROR)
             return
-        connection.spawn(self._register(call, connection, connection.context))
+        connection.spawn(self._register(call, connection))
 
-    async def _register(
-        self, call: SubscribeCall, connection: NativeConnection, context: ConnectionContext
-    ) -> None:
+    async def _register(self, call: SubscribeCall, connection: NativeConnection) -> None:
+        host = connection.host
         try:
-            await self.manager.subscribe_async(
-                call.connection_id, call.id, call.query, call.operation_name, call.variables, context
-            )
-        except (GraphQLDocumentError, SubscriptionForbidden) as error:
-            self._refused(call, connection, error.errors, str(error))
-            call.reject(error.errors)
-            return
+            errors = await host.subscribe(call.id, call.query, call.operation_name, call.variables)
         except Exception:
-            log_bounded(
-                _client_mistakes,
-                "connection.internal_error",
-                logging.ERROR,
-                "connection.internal_error",
-                "internal error on connection %s",
-                connection.connection_id,
-                exc_info=True,
-                **connection.log_fields(),
-            )
-            call.reject(_INTERNAL_ERROR)
+            # The Python handler closes 4500 here; the native server's host cannot close, so the
+            # subscribe gets an `error` and the connection goes on (docs/native-transport.md).
+            host.internal_error()
+            call.reject(INTERNAL_ERROR)
             return
-        call.accept()
-
-    def _refused(
-        self, call: SubscribeCall, connection: NativeConnection, errors: list[Any], detail: str
-    ) -> None:
-        first = errors[0] if errors else {}
-        code = str((first.get("extensions") or {}).get("code") or "GRAPHQL_VALIDATION_FAILED")
-        self.manager.stats.subscriptions_refused[code] += 1
-        log_bounded(
-            _client_mistakes,
-            f"subscription.refused:{code}",
-            logging.INFO,
-            "subscription.refused",
-            "subscription %r on connection %s refused: %s (%s)",
-            call.id,
-            connection.connection_id,
-            code,
-            detail,
-            code=code,
-            subscription_id=call.id,
-            **connection.log_fields(),
-        )
+        if errors is None:
+            call.accept()
+        else:
+            call.reject(errors)
 
 
 async def serve(

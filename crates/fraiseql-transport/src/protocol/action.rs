@@ -25,6 +25,40 @@ pub enum Action {
     Subscribe { id: JsonString, payload: SubscribePayload },
     /// The client completed a subscription: free it (engine and host). Nothing is sent back.
     Complete { id: String },
+    /// Why the next action (a close, or a subscribe's `error`) happens, when a limit of the
+    /// client's or its credentials are the reason: for the driver's counters and logs. Nothing
+    /// to send.
+    Report(Cause),
+}
+
+/// What a close or an `error` of the core stands for (see [`Action::Report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cause {
+    /// Over `max_messages_per_second`: close 4429 "Too many messages".
+    MessagesPerSecond,
+    /// Over `max_subscribes_per_second`: close 4429 "Too many subscribe attempts".
+    SubscribesPerSecond,
+    /// A message over `max_message_size`: close 1009.
+    MessageSize,
+    /// A subscribe over `max_subscriptions_per_connection`: its `error` says
+    /// `TOO_MANY_SUBSCRIPTIONS`; the connection goes on.
+    SubscriptionsPerConnection { id: JsonString },
+    /// The credentials expired (at once, or later): close 4403 "Forbidden: credentials expired".
+    CredentialsExpired,
+}
+
+impl Cause {
+    /// The cause's name: the limit's as the Python `ServerStats.limits_reached` counts it, or
+    /// `credentials_expired`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MessagesPerSecond => "messages_per_second",
+            Self::SubscribesPerSecond => "subscribes_per_second",
+            Self::MessageSize => "message_size",
+            Self::SubscriptionsPerConnection { .. } => "subscriptions_per_connection",
+            Self::CredentialsExpired => "credentials_expired",
+        }
+    }
 }
 
 /// The host's answer to [`Action::Authenticate`], as the core needs it.

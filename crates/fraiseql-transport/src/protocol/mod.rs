@@ -11,7 +11,7 @@ mod session;
 #[cfg(test)]
 mod tests;
 
-pub use action::{Action, ConnectOutcome};
+pub use action::{Action, Cause, ConnectOutcome};
 pub use config::ProtocolConfig;
 pub use message::{BadRequest, ClientMessage, JsonObject, JsonString, RawJson, SubscribePayload};
 pub use session::Session;

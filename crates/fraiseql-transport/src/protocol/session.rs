@@ -13,7 +13,7 @@ use std::time::Instant;
 use fraiseql_engine::rate::TokenBucket;
 use serde_json::Value;
 
-use super::action::{Action, ConnectOutcome};
+use super::action::{Action, Cause, ConnectOutcome};
 use super::close;
 use super::config::ProtocolConfig;
 use super::message::{BadRequest, ClientMessage, JsonString, SubscribePayload};
@@ -99,6 +99,11 @@ impl Session {
         self.operations.values().filter(|operation| **operation != Operation::Cancelled).count()
     }
 
+    /// Whether `id` is a subscription of the client's (registered, or asked of the host).
+    pub fn has_subscription(&self, id: &str) -> bool {
+        matches!(self.operations.get(id), Some(Operation::Active | Operation::Pending))
+    }
+
     /// The earliest moment [`Session::handle_timeout`] has something to do.
     pub fn next_deadline(&self) -> Option<Instant> {
         if self.closed {
@@ -113,7 +118,11 @@ impl Session {
             return;
         }
         if self.messages.as_ref().is_some_and(|bucket| !bucket.try_take_at(now)) {
-            return self.close(close::TOO_MANY_INITIALISATION_REQUESTS, close::REASON_TOO_MANY_MESSAGES);
+            return self.close_for(
+                Cause::MessagesPerSecond,
+                close::TOO_MANY_INITIALISATION_REQUESTS,
+                close::REASON_TOO_MANY_MESSAGES,
+            );
         }
         if text.len() > self.config.max_message_size {
             return self.handle_oversized();
@@ -132,7 +141,7 @@ impl Session {
     /// The framing layer refused a message over `max_message_size` (from its header).
     pub fn handle_oversized(&mut self) {
         let reason = close::message_too_big(self.config.max_message_size);
-        self.close(close::MESSAGE_TOO_BIG, &reason);
+        self.close_for(Cause::MessageSize, close::MESSAGE_TOO_BIG, &reason);
     }
 
     /// The host's answer to [`Action::Authenticate`].
@@ -143,7 +152,11 @@ impl Session {
         match outcome {
             ConnectOutcome::Accept { ack_payload, expires_in } => {
                 if expires_in.is_some_and(|expires_in| expires_in.is_zero()) {
-                    return self.close(close::FORBIDDEN, close::REASON_CREDENTIALS_EXPIRED);
+                    return self.close_for(
+                        Cause::CredentialsExpired,
+                        close::FORBIDDEN,
+                        close::REASON_CREDENTIALS_EXPIRED,
+                    );
                 }
                 self.expiry_deadline = expires_in.map(|expires_in| now + expires_in);
                 // Acknowledged before the ack is sent: a subscribe right behind it is accepted.
@@ -218,7 +231,7 @@ impl Session {
         if due(self.init_deadline) {
             self.close(close::CONNECTION_INITIALISATION_TIMEOUT, close::REASON_INIT_TIMEOUT);
         } else if due(self.expiry_deadline) {
-            self.close(close::FORBIDDEN, close::REASON_CREDENTIALS_EXPIRED);
+            self.close_for(Cause::CredentialsExpired, close::FORBIDDEN, close::REASON_CREDENTIALS_EXPIRED);
         } else if due(self.pong_deadline) {
             self.close(close::KEEPALIVE_TIMEOUT, close::REASON_KEEPALIVE);
         } else if due(self.ping_deadline) {
@@ -245,6 +258,14 @@ impl Session {
             return;
         }
         self.actions.push_back(Action::Close { code, reason: close::truncate_reason(reason) });
+    }
+
+    /// [`Session::close`], reported as `cause`'s.
+    fn close_for(&mut self, cause: Cause, code: u16, reason: &str) {
+        if !self.closed {
+            self.actions.push_back(Action::Report(cause));
+        }
+        self.close(code, reason);
     }
 
     fn handle_message(&mut self, message: ClientMessage, now: Instant) {
@@ -284,7 +305,11 @@ impl Session {
             return self.close(close::UNAUTHORIZED, close::REASON_UNAUTHORIZED);
         }
         if self.subscribes.as_ref().is_some_and(|bucket| !bucket.try_take_at(now)) {
-            return self.close(close::TOO_MANY_INITIALISATION_REQUESTS, close::REASON_TOO_MANY_SUBSCRIBES);
+            return self.close_for(
+                Cause::SubscribesPerSecond,
+                close::TOO_MANY_INITIALISATION_REQUESTS,
+                close::REASON_TOO_MANY_SUBSCRIBES,
+            );
         }
         if let JsonString::Text(text) = &id {
             if self.operations.contains_key(text) {
@@ -293,8 +318,9 @@ impl Session {
         }
         let limit = self.config.max_subscriptions_per_connection;
         if self.operations.len() >= limit {
-            let error = outgoing::too_many_subscriptions(limit);
-            self.actions.push_back(Action::Send(outgoing::error_for_literal(&id.to_json(), &[error])));
+            let error = outgoing::error_for_literal(&id.to_json(), &[outgoing::too_many_subscriptions(limit)]);
+            self.actions.push_back(Action::Report(Cause::SubscriptionsPerConnection { id }));
+            self.actions.push_back(Action::Send(error));
             return;
         }
         if let JsonString::Text(text) = &id {

@@ -157,7 +157,10 @@ fn over_the_subscription_limit_gets_an_error_and_the_connection_goes_on() {
     actions(&mut session);
     session.handle_text(&subscribe("3"), now);
     let sent = actions(&mut session);
-    let [Action::Send(text)] = &sent[..] else { panic!("{sent:?}") };
+    let [Action::Report(Cause::SubscriptionsPerConnection { id }), Action::Send(text)] = &sent[..] else {
+        panic!("{sent:?}")
+    };
+    assert_eq!(id, "3", "the report comes first, for the driver's counters and logs");
     let error: serde_json::Value = serde_json::from_str(text).unwrap();
     assert_eq!(
         error,
@@ -373,4 +376,60 @@ fn reading_can_pause_while_the_host_decides_on_connect() {
     session.handle_text(SUBSCRIPTION, now);
     let after = actions(&mut session);
     assert!(matches!(after.last(), Some(Action::Subscribe { .. })), "{after:?}");
+}
+
+/// The actions of `session`, reports first: `(causes reported, the close)`.
+fn reported_close(session: &mut Session) -> (Vec<&'static str>, Option<u16>) {
+    let mut causes = Vec::new();
+    let mut close = None;
+    for action in actions(session) {
+        match action {
+            Action::Report(cause) => {
+                assert!(close.is_none(), "a report precedes its close");
+                causes.push(cause.name());
+            }
+            Action::Close { code, .. } => close = Some(code),
+            _ => {}
+        }
+    }
+    (causes, close)
+}
+
+#[test]
+fn limits_and_expiry_are_reported_before_their_close() {
+    let now = Instant::now();
+    let mut session = Session::new(Arc::new(config()), now);
+    session.handle_oversized();
+    assert_eq!(reported_close(&mut session), (vec!["message_size"], Some(1009)));
+
+    let mut session = Session::new(Arc::new(ProtocolConfig { max_messages_per_second: Some(0.5), ..config() }), now);
+    for _ in 0..2 {
+        session.handle_text(r#"{"type":"ping"}"#, now);
+    }
+    assert_eq!(reported_close(&mut session), (vec!["messages_per_second"], Some(4429)));
+
+    let mut session = acknowledged(ProtocolConfig { max_subscribes_per_second: Some(0.5), ..config() }, now);
+    session.handle_text(&subscribe("1"), now);
+    session.subscribe_decided("1", Ok(()));
+    session.handle_text(&subscribe("2"), now);
+    assert_eq!(reported_close(&mut session), (vec!["subscribes_per_second"], Some(4429)));
+
+    let mut session = Session::new(Arc::new(config()), now);
+    session.handle_text(r#"{"type":"connection_init"}"#, now);
+    session.connect_decided(ConnectOutcome::Accept { ack_payload: None, expires_in: Some(Duration::ZERO) }, now);
+    assert_eq!(reported_close(&mut session), (vec!["credentials_expired"], Some(4403)));
+
+    let mut session = Session::new(Arc::new(config()), now);
+    session.handle_text(r#"{"type":"connection_init"}"#, now);
+    let expires_in = Some(Duration::from_secs(1));
+    session.connect_decided(ConnectOutcome::Accept { ack_payload: None, expires_in }, now);
+    actions(&mut session);
+    session.handle_timeout(now + Duration::from_secs(1));
+    assert_eq!(reported_close(&mut session), (vec!["credentials_expired"], Some(4403)));
+
+    // Closes no limit stands for are not reported; nothing is reported once closed.
+    let mut session = Session::new(Arc::new(config()), now);
+    session.handle_binary();
+    session.handle_oversized();
+    assert_eq!(reported_close(&mut session), (vec![], Some(4400)));
 }

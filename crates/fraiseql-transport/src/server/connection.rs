@@ -199,6 +199,7 @@ impl<H: Host> Connection<H> {
                 Action::Authenticate { payload } => self.call_on_connect(payload),
                 Action::Subscribe { id, payload } => self.call_subscribe(id, payload),
                 Action::Complete { id } => self.complete(&id),
+                Action::Report(cause) => self.shared.host.report(&self.registration.connection_id, cause),
             }
         }
         if !texts.is_empty() {
