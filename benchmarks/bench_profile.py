@@ -4,8 +4,9 @@ Run it with ``scripts/bench.sh profile [--servers a,b] [--seconds 10]``. For eac
 process, 100 subscribers (the compiled load client), then a burst as fast as possible, and while
 it runs a sampling profiler attached to the server process for ``--seconds``:
 
-* py-spy (``py-spy record --native``) for the servers written in Python (``fraiseql``,
-  ``fraiseql-serve``, ``strawberry``): Python frames, with the Rust and C frames below them;
+* py-spy (``py-spy record --native``, which stops the process briefly for each sample) for the
+  servers written in Python (``fraiseql``, ``fraiseql-serve``, ``strawberry``): Python frames,
+  with the Rust and C frames below them;
 * perf (``perf record -g``) for the others: ``fraiseql-native`` (tokio threads in Rust beside
   the Python event loop), ``async-graphql`` (Rust) and ``graphql-ws-node`` (started with
   ``--perf-basic-prof`` so that perf names the JavaScript functions).
@@ -22,6 +23,7 @@ import asyncio
 import collections
 import datetime
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,6 +38,10 @@ from measured_run import Load, client_command, read_line
 ROOM = "bench"
 DOCS = servers.BENCH_DIR.parent / "docs" / "benchmarks" / "profiles"
 TOP = 25
+TOP_TOTAL = 45
+LINE_NUMBER = re.compile(r":\d+\)$")
+#: Stacks of a thread waiting for work (a thread pool's idle worker): not the server's CPU time.
+IDLE_MARKERS = ("Queue.get (queue.py", "_queue_SimpleQueue_get")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -43,7 +49,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def top_frames(collapsed: str) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """Self and total shares of each frame in py-spy's raw output (``a;b;c count`` per line)."""
+    """Self and total shares of each function in py-spy's raw output (``a;b;c count`` per line),
+    leaving out the samples of threads waiting for work."""
     self_counts: collections.Counter[str] = collections.Counter()
     total_counts: collections.Counter[str] = collections.Counter()
     samples = 0
@@ -51,8 +58,11 @@ def top_frames(collapsed: str) -> tuple[list[tuple[str, float]], list[tuple[str,
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
             continue
+        if any(marker in stack for marker in IDLE_MARKERS):
+            continue
         count = int(count_text)
-        frames = stack.split(";")
+        # One entry per function: "name (file.py:123)" -> "name (file.py)".
+        frames = [LINE_NUMBER.sub(")", frame) for frame in stack.split(";")]
         samples += count
         self_counts[frames[-1]] += count
         for frame in set(frames):
@@ -60,10 +70,10 @@ def top_frames(collapsed: str) -> tuple[list[tuple[str, float]], list[tuple[str,
     if samples == 0:
         return [], []
 
-    def shares(counter: collections.Counter[str]) -> list[tuple[str, float]]:
-        return [(frame, count / samples) for frame, count in counter.most_common(TOP)]
+    def shares(counter: collections.Counter[str], top: int) -> list[tuple[str, float]]:
+        return [(frame, count / samples) for frame, count in counter.most_common(top)]
 
-    return shares(self_counts), shares(total_counts)
+    return shares(self_counts, TOP), shares(total_counts, TOP_TOTAL)
 
 
 def _profiler_command(server: str, pid: int, seconds: float, output: Path) -> list[str]:
@@ -71,7 +81,7 @@ def _profiler_command(server: str, pid: int, seconds: float, output: Path) -> li
         py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         return [
             py_spy, "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", "200",
-            "--native", "--nonblocking", "--format", "raw", "--output", str(output),
+            "--native", "--format", "raw", "--output", str(output),
         ]  # fmt: skip
     perf = shutil.which("perf") or "/usr/bin/perf"
     return [perf, "record", "-F", "499", "-g", "-p", str(pid), "-o", str(output), "--", "sleep", str(seconds)]
@@ -117,6 +127,8 @@ async def profile(server: str, client: list[str], subscribers: int, seconds: flo
                 await servers.stop(process)
         if server in servers.PYTHON_SERVERS:
             own, total = top_frames(data.read_text() if data.exists() else "")
+            if not own:
+                raise RuntimeError(f"py-spy recorded nothing:\n{profiler_output.decode(errors='replace')}")
             body_lines = ["top frames by self time:"]
             body_lines += [f"  {share:6.1%}  {frame}" for frame, share in own]
             body_lines += ["", "top frames by total time (the frame or a function it called):"]
@@ -126,8 +138,8 @@ async def profile(server: str, client: list[str], subscribers: int, seconds: flo
             body_lines = ["top symbols by self time (perf report --no-children --sort dso,sym):"]
             body_lines += _perf_report(data).splitlines()
             tool = "perf record -g, 499 Hz"
-        if not body_lines[1:]:
-            body_lines.append(profiler_output.decode(errors="replace")[-2000:])
+            if len(body_lines) < 3:
+                raise RuntimeError(f"perf recorded nothing:\n{profiler_output.decode(errors='replace')}")
     taken = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     header = [
         f"{server} under the saturation load: {subscribers} subscribers, events published as fast "

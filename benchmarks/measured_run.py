@@ -70,9 +70,8 @@ async def deliver(
         )
         try:
             await read_line(client, "ready", connect_timeout)
-            await servers.wait_for_subscribers(
-                server.base, load.connections if subscribed is None else subscribed, 30
-            )
+            count = load.connections if subscribed is None else subscribed
+            await servers.wait_for_subscribers(server.base, count, max(30.0, count / 100))
             record = await publish_and_receive(server, client, publish, load.timeout)
         except BaseException:
             print(f"--- load client log ---\n{servers.tail(client_log)}", file=sys.stderr)
@@ -102,7 +101,7 @@ async def publish_and_receive(
         publishing.cancel()
     cpu_used = server.cpu_seconds() - cpu_before
     rss = server.rss_bytes()
-    stats = await servers.http("GET", f"{server.base}/stats")
+    stats = await servers.http("GET", f"{server.base}/stats", timeout=30)
     await asyncio.wait_for(client.wait(), 10)
     lines = output.decode().strip().splitlines()
     if not lines:

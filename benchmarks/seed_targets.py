@@ -133,11 +133,13 @@ def last_frame(results: list[dict[str, Any]], server: str) -> Row | None:
         f"to the last of their frames received; over {run['client']['events_seen']} events 0.2 s apart "
         f"(max {last['max']:.1f} ms)"
     )
+    # The goal is for 10,000 subscribers: a smaller run (a quick or smoke plan) is not judged.
+    at_scale = run["registered"] >= 10_000
     return [
         "one event to 10,000: last frame < 20 ms",
         f"p50 {last['p50']:.1f} ms",
         conditions,
-        _status(last["max"] < 20),
+        _status(last["max"] < 20 if at_scale else None),
     ]
 
 

@@ -215,7 +215,8 @@ async def wait_until_healthy(base: str, process: asyncio.subprocess.Process, tim
 async def wait_for_subscribers(base: str, count: int, timeout: float) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
-        stats = await http("GET", f"{base}/stats")
+        # A server taking thousands of subscriptions at once may answer slowly.
+        stats = await http("GET", f"{base}/stats", timeout=max(5.0, timeout / 2))
         if stats["subscribers"] >= count:
             return stats
         if time.monotonic() > deadline:

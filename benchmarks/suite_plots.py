@@ -133,7 +133,8 @@ def cpu_per_frame(results: list[dict[str, Any]], path: Path) -> None:
     axes.bar([p - width / 2 for p in positions], server_cpu, width, label="server")
     axes.bar([p + width / 2 for p in positions], client_cpu, width, label="load client")
     for position, value in zip(positions, server_cpu, strict=True):
-        axes.annotate(f"{value:.2g}", (position - width / 2, value), ha="center", va="bottom", fontsize=8)
+        label = f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+        axes.annotate(label, (position - width / 2, value), ha="center", va="bottom", fontsize=8)
     axes.set_xticks(list(positions), names, rotation=20)
     axes.set_yscale("log")
     axes.set_ylabel("CPU µs per delivered frame")
