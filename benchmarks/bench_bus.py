@@ -35,14 +35,13 @@ import time
 import uuid
 from typing import Any
 
-from bench_server import (
+from servers import (
     BENCH_DIR,
     HOST,
     free_port,
     http,
     kill_leftovers,
     start,
-    start_client,
     stop,
     tail,
     wait_for_subscribers,
@@ -94,7 +93,7 @@ async def run(
         try:
             await wait_until_healthy(publisher_base, a, 30)
             await wait_until_healthy(subscriber_base, b, 30)
-            client = await start_client(client_command, log_c)
+            client = await start(client_command, log_c, pipe_stdio=True)
             try:
                 assert client.stdout is not None
                 if (await asyncio.wait_for(client.stdout.readline(), 60)).strip() != b"ready":

@@ -47,6 +47,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import fraiseql._fraiseql_rs as native
@@ -580,6 +581,9 @@ def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
     parser.add_argument("--quick", action="store_true", help="divide every iteration count by 10 (smoke run)")
+    parser.add_argument(
+        "--json", type=Path, help="also write the summary's values here (bench_suite.py reads them)"
+    )
     args = parser.parse_args()
     scale = 10 if args.quick else 1
 
@@ -612,6 +616,9 @@ def main() -> None:
     print("Summary")
     for line in summary(values):
         print(f"  {line}")
+    if args.json is not None:
+        document = {"quick": args.quick, "values": values, "summary": summary(values)}
+        args.json.write_text(json.dumps(document, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -53,45 +53,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import ctypes
 import dataclasses
-import json
 import math
 import os
 import platform
 import signal
-import socket
 import sys
-import tempfile
-import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
 
 import fraiseql
 import report
+import servers
+from measured_run import Load, deliver
+from servers import APPS, BENCH_DIR
 
-BENCH_DIR = Path(__file__).resolve().parent
-APPS = {
-    "fraiseql": "fraiseql_app:app",
-    # The same app through fraiseql.integrations.uvicorn_server.run (serve_fraiseql.py).
-    "fraiseql-serve": "serve_fraiseql.py",
-    # The same app's subscriptions on the native transport (serve_native.py: manager.serve()).
-    "fraiseql-native": "serve_native.py",
-    "strawberry": "strawberry_app:app",
-    # The graphql-ws reference server on Node (peers/graphql-ws-node/server.mjs).
-    "graphql-ws-node": "peers/graphql-ws-node/server.mjs",
-    # async-graphql on axum (peers/async-graphql-axum), built by scripts/bench.sh.
-    "async-graphql": "FRAISEQL_PEER_ASYNC_GRAPHQL",
-}
-HOST = "127.0.0.1"
 ROOM = "bench"
-
-#: Every child process started, so that none outlives the benchmark.
-_children: list[asyncio.subprocess.Process] = []
 
 
 @dataclass
@@ -126,126 +105,9 @@ def progress(message: str) -> None:
     print(f"... {message}", file=sys.stderr, flush=True)
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if the benchmark process dies (Linux)."""
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def cpu_seconds_of(pid: int) -> float:
-    """User + system CPU time of a process, from ``/proc/<pid>/stat``."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    # After the name: state is field 3, utime field 14, stime field 15 (1-based, man proc).
-    utime, stime = int(fields[11]), int(fields[12])
-    return (utime + stime) / os.sysconf("SC_CLK_TCK")
-
-
-async def start(
-    args: list[str], log: IO[bytes], env: dict[str, str] | None = None
-) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        cwd=BENCH_DIR,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=log,
-        stderr=log,
-        preexec_fn=_die_with_parent,
-    )
-    _children.append(process)
-    return process
-
-
-async def start_client(args: list[str], log: IO[bytes]) -> asyncio.subprocess.Process:
-    process = await asyncio.create_subprocess_exec(
-        *args,
-        cwd=BENCH_DIR,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=log,
-        preexec_fn=_die_with_parent,
-    )
-    _children.append(process)
-    return process
-
-
-async def stop(process: asyncio.subprocess.Process) -> None:
-    if process.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.terminate()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except asyncio.TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
-            await process.wait()
-
-
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM: unwind like Ctrl-C, so that every ``finally`` stops its processes."""
     raise KeyboardInterrupt
-
-
-def kill_leftovers() -> None:
-    """Last resort (also on Ctrl-C): SIGKILL every child still running."""
-    for process in _children:
-        if process.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(process.pid, signal.SIGKILL)
-
-
-def _http(method: str, url: str, body: dict[str, Any] | None, timeout: float) -> dict[str, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Content-Type", "application/json")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        result: dict[str, Any] = json.loads(response.read())
-    return result
-
-
-async def http(
-    method: str, url: str, body: dict[str, Any] | None = None, timeout: float = 5
-) -> dict[str, Any]:
-    return await asyncio.to_thread(_http, method, url, body, timeout)
-
-
-def tail(log: IO[bytes], lines: int = 30) -> str:
-    log.flush()
-    log.seek(0)
-    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
-
-
-async def wait_until_healthy(base: str, process: asyncio.subprocess.Process, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.returncode is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            await http("GET", f"{base}/health", timeout=1)
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"server not healthy after {timeout:g} s") from None
-            await asyncio.sleep(0.1)
-
-
-async def wait_for_subscribers(base: str, count: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        stats = await http("GET", f"{base}/stats")
-        if stats["subscribers"] >= count:
-            return stats
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"only {stats['subscribers']} of {count} subscriptions registered")
-        await asyncio.sleep(0.05)
 
 
 async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
@@ -261,78 +123,30 @@ async def run_once(server: str, mode: str, options: argparse.Namespace) -> Run:
     env = dict(os.environ)
     if mode == "saturation" and server.startswith("fraiseql") and options.saturation_queue:
         env["BENCH_MAX_QUEUED_FRAMES"] = str(options.saturation_queue)
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    ws_port = port
-    if server == "fraiseql-serve":
-        server_command = [
-            sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
-        ]  # fmt: skip
-    elif server == "async-graphql":
-        binary = os.environ.get(APPS[server])
-        if not binary:
-            raise RuntimeError(f"{APPS[server]} is not set: scripts/bench.sh builds the async-graphql peer")
-        server_command = [binary, "--host", HOST, "--port", str(port)]
-    elif server == "graphql-ws-node":
-        server_command = ["node", str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port)]
-    elif server == "fraiseql-native":
-        ws_port = free_port()
-        server_command = [
-            sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
-            "--ws-port", str(ws_port),
-        ]  # fmt: skip
-    else:
-        server_command = [
-            sys.executable, "-m", "uvicorn", APPS[server], "--app-dir", str(BENCH_DIR),
-            "--host", HOST, "--port", str(port), "--loop", "asyncio", "--http", "h11",
-            "--ws", "websockets-sansio", "--log-level", "warning", "--no-access-log",
-        ]  # fmt: skip
-    client_program = (
+    program = (
         [options.client_binary]
         if options.client_binary
         else [sys.executable, str(BENCH_DIR / "load_client.py")]
     )
-    client_command = [
-        *client_program, "--url", f"ws://{HOST}:{ws_port}/graphql",
-        "--connections", str(options.connections), "--expected", str(expected), "--room", ROOM,
-        "--timeout", str(client_timeout), "--idle-timeout", str(options.idle_timeout),
-        "--rate", str(options.rate if mode == "rate" else 0),
-    ]  # fmt: skip
-    with tempfile.TemporaryFile() as server_log, tempfile.TemporaryFile() as client_log:
-        server_process = await start(server_command, server_log, env)
-        try:
-            await wait_until_healthy(base, server_process, 30)
-            client = await start_client(client_command, client_log)
-            try:
-                assert client.stdout is not None
-                line = await asyncio.wait_for(client.stdout.readline(), 90)
-                if line.strip() != b"ready":
-                    raise RuntimeError(f"load client did not get ready: {line!r}\n{tail(client_log)}")
-                await wait_for_subscribers(base, options.connections, 20)
-                cpu_before = cpu_seconds_of(server_process.pid)
-                started = time.monotonic()
-                publishing = asyncio.ensure_future(
-                    http("POST", f"{base}/publish_loop", body, client_timeout + 30)
-                )
-                output = await asyncio.wait_for(client.stdout.read(), client_timeout + 60)
-                wall = time.monotonic() - started
-                publish = await asyncio.wait_for(publishing, client_timeout + 30)
-                cpu_used = cpu_seconds_of(server_process.pid) - cpu_before
-                stats = await http("GET", f"{base}/stats")
-                await asyncio.wait_for(client.wait(), 10)
-            except BaseException:
-                print(f"--- load client log ---\n{tail(client_log)}", file=sys.stderr)
-                print(f"--- server log ---\n{tail(server_log)}", file=sys.stderr)
-                raise
-            finally:
-                await stop(client)
-        finally:
-            await stop(server_process)
-        lines = output.decode().strip().splitlines()
-        if client.returncode != 0 or not lines:
-            raise RuntimeError(f"load client failed ({client.returncode}):\n{tail(client_log)}")
-        result: dict[str, Any] = json.loads(lines[-1])
-    return Run(server, mode, result, publish, stats, cpu_used, wall)
+    load = Load(
+        connections=options.connections,
+        expected=expected,
+        room=ROOM,
+        rate=options.rate if mode == "rate" else 0,
+        timeout=client_timeout,
+        idle_timeout=options.idle_timeout,
+    )
+    async with servers.running(server, env) as running:
+        measured = await deliver(running, program, load, body)
+    return Run(
+        server,
+        mode,
+        measured["client"],
+        measured["publish"],
+        measured["stats"],
+        measured["server_cpu_s"],
+        measured["wall_s"],
+    )
 
 
 def describe(run: Run) -> list[str]:
@@ -472,8 +286,7 @@ async def main_async(options: argparse.Namespace) -> dict[tuple[str, str], Run]:
                     f"p99 {run.latency('p99'):.2f} ms ({run.wall_s:.1f} s)"
                 )
     finally:
-        for process in _children:
-            await stop(process)
+        await servers.stop_all()
     return runs
 
 
@@ -537,7 +350,7 @@ def main() -> None:
     print(f"python {python}, {platform.machine()}, {os.cpu_count()} CPUs, load average {load}")
     print(f"fraiseql from {Path(fraiseql.__file__).parent}")
     print(
-        f"{options.connections} subscribers on {HOST}; rate run {options.rate:g} events/s x "
+        f"{options.connections} subscribers on {servers.HOST}; rate run {options.rate:g} events/s x "
         f"{options.duration:g} s; saturation run {options.burst:,} events as fast as possible"
     )
     signal.signal(signal.SIGTERM, _interrupt)
@@ -547,7 +360,7 @@ def main() -> None:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
     finally:
-        kill_leftovers()
+        servers.kill_leftovers()
 
     for (server, mode), run in runs.items():
         print()

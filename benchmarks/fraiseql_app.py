@@ -5,7 +5,8 @@ resolver: subscribers get the published message, shaped to their selection by th
 
 Run by ``bench_server.py`` as ``python -m uvicorn fraiseql_app:app`` (asyncio loop). The engine's
 queue bound per connection is ``SubscriptionConfig``'s default unless ``BENCH_MAX_QUEUED_FRAMES``
-is set (``bench_server.py --saturation-queue``). ``BENCH_BUS`` (a ``redis://`` URL or a
+is set (``bench_server.py --saturation-queue``); the connection limits are lifted (see below).
+``BENCH_BUS`` (a ``redis://`` URL or a
 ``postgresql://`` connection string) and ``BENCH_BUS_NAME`` (the Redis consumer group or the
 PostgreSQL table) put it on a shared bus (``bench_bus.py``: several of these processes).
 
@@ -29,6 +30,13 @@ from publisher import PublishRequest, message_fields, run_publish
 
 _max_queued = os.environ.get("BENCH_MAX_QUEUED_FRAMES")
 config = SubscriptionConfig(max_queued_frames=int(_max_queued)) if _max_queued else SubscriptionConfig()
+# The load comes from one address (loopback), up to 10,000 connections at once (bench_suite.py's
+# storm and memory scenarios), beside the harness's HTTP requests: the limits a production server
+# keeps against that (per address, per process, waiting for their request) would refuse the
+# benchmark itself, and the peers have none.
+config.max_connections_per_address = None
+config.max_connections = None
+config.max_pending_connections = 100_000
 _bus = os.environ.get("BENCH_BUS")
 if _bus:
     _name = os.environ.get("BENCH_BUS_NAME", "fraiseql_bench")

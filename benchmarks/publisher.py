@@ -11,6 +11,9 @@ yielding to the event loop after every publish so that the connections' writers 
 as they would between the requests of a real application. ``overlap`` starts each publish on
 schedule without waiting for the previous one to finish (as an application's concurrent requests
 would, at most ``max_in_flight`` at a time): with a bus, an awaited publish takes a round trip.
+``rooms > 0`` spreads the events over that many rooms, ``<room>-0`` to ``<room>-<rooms - 1>``
+(event ``i`` to ``<room>-<i mod rooms>``): with one subscriber per room, each event is for one
+subscriber (the load client's ``--rooms``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,12 @@ class PublishRequest(BaseModel):
     text: str = "hello from the benchmark"
     overlap: bool = False
     max_in_flight: int = Field(default=1000, ge=1, le=100_000)
+    rooms: int = Field(default=0, ge=0, le=1_000_000)
+
+
+def room_of(request: PublishRequest, sequence: int) -> str:
+    """The room event ``sequence`` goes to."""
+    return f"{request.room}-{sequence % request.rooms}" if request.rooms > 0 else request.room
 
 
 def message_fields(room: str, sequence: int, text: str) -> dict[str, Any]:
@@ -64,7 +73,7 @@ async def run_publish(publish: PublishOne, request: PublishRequest) -> dict[str,
 
     async def publish_in_slot(sequence: int) -> None:
         try:
-            await publish(request.room, sequence, request.text)
+            await publish(room_of(request, sequence), sequence, request.text)
         finally:
             slots.release()
 
@@ -82,7 +91,7 @@ async def run_publish(publish: PublishOne, request: PublishRequest) -> dict[str,
             in_flight.add(task)
             task.add_done_callback(in_flight.discard)
         else:
-            await publish(request.room, sequence, request.text)
+            await publish(room_of(request, sequence), sequence, request.text)
         published += 1
         if rate <= 0 or loop.time() >= start + (sequence + 1) / rate:
             # As fast as possible, or behind schedule: let the writers run before the next one.

@@ -2,15 +2,20 @@
 # Builds a release wheel (lto = "fat", codegen-units = 1), installs it into its own virtual
 # environment (.venv-bench/, so the development build in .venv/ is left alone) and runs a
 # benchmark with it.
-# Usage: scripts/bench.sh [engine|server|bus] [benchmark options...]   (default: engine)
+# Usage: scripts/bench.sh [engine|server|bus|suite|profile] [benchmark options...]   (default: engine)
+#   suite:   every scenario against every system, the report and plots in docs/benchmarks/<date>/
+#            (benchmarks/bench_suite.py; docs/benchmarks/README.md)
+#   profile: each system under the saturation load, with py-spy or perf (benchmarks/bench_profile.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 which_bench="engine"
-if [[ "${1:-}" == "engine" || "${1:-}" == "server" || "${1:-}" == "bus" ]]; then
-    which_bench="$1"
-    shift
-fi
+case "${1:-}" in
+    engine | server | bus | suite | profile)
+        which_bench="$1"
+        shift
+        ;;
+esac
 
 python="${PYTHON:-python3}"
 if [[ ! -x .venv-bench/bin/python ]]; then
@@ -27,13 +32,13 @@ trap 'rm -rf "$wheels"' EXIT
 .venv-bench/bin/maturin build --quiet --release --out "$wheels"
 .venv-bench/bin/python -m pip install --quiet --force-reinstall --no-deps "$wheels"/*.whl
 
-if [[ "$which_bench" == "server" || "$which_bench" == "bus" ]]; then
+if [[ "$which_bench" != "engine" ]]; then
     # The compiled load client (benchmarks/load-client): a Python one saturates before the server.
     echo "==> building the load client"
     cargo build --quiet --release --manifest-path benchmarks/load-client/Cargo.toml
     export FRAISEQL_LOAD_CLIENT="$CARGO_TARGET_DIR/release/fraiseql-load-client"
 fi
-if [[ "$which_bench" == "server" ]]; then
+if [[ "$which_bench" == "server" || "$which_bench" == "suite" || "$which_bench" == "profile" ]]; then
     echo "==> installing the Node peer (benchmarks/peers/graphql-ws-node)"
     (cd benchmarks/peers/graphql-ws-node && npm ci --no-audit --no-fund --silent)
     echo "==> building the Rust peer (benchmarks/peers/async-graphql-axum)"

@@ -1,5 +1,6 @@
 //! The JSON report, with the same keys as `benchmarks/load_client.py`'s.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -47,6 +48,44 @@ impl Percentiles {
     }
 }
 
+/// How the connections were opened: how long until every one was acknowledged (and subscribed,
+/// unless subscriptions waited for stdin), and which failed (with `--keep-going`).
+#[derive(Debug, Default, Serialize)]
+pub struct ConnectTimings {
+    /// Seconds since the epoch when the first connection was started.
+    pub started_at: f64,
+    /// Seconds from the start until every connection was acknowledged (and, without
+    /// `--subscribe-on-stdin`, had sent its subscribe).
+    pub connected_s: f64,
+    /// With `--subscribe-on-stdin`: seconds to send every subscribe once told to.
+    pub subscribed_s: Option<f64>,
+    pub subscribed_connections: usize,
+    pub error_count: usize,
+    pub errors: Vec<String>,
+}
+
+impl ConnectTimings {
+    pub fn record_error(&mut self, error: String) {
+        self.error_count += 1;
+        if self.errors.len() < 10 {
+            self.errors.push(error);
+        }
+    }
+}
+
+/// For each event (sequence number), the latency of the last of its frames to arrive, over every
+/// connection: when the event had reached everyone.
+fn last_frame_latencies(outcomes: &[Outcome]) -> Vec<f64> {
+    let mut last: HashMap<i64, f64> = HashMap::new();
+    for outcome in outcomes {
+        for (sequence, latency) in outcome.sequences.iter().zip(&outcome.latencies) {
+            let entry = last.entry(*sequence).or_insert(f64::NEG_INFINITY);
+            *entry = entry.max(*latency);
+        }
+    }
+    last.into_values().collect()
+}
+
 #[derive(Debug, Serialize)]
 pub struct Report {
     connections: usize,
@@ -64,6 +103,9 @@ pub struct Report {
     deliveries_per_s: f64,
     client_cpu_s: f64,
     client: &'static str,
+    connect: ConnectTimings,
+    events_seen: usize,
+    event_last_frame_ms: Option<Percentiles>,
 }
 
 impl Report {
@@ -73,12 +115,14 @@ impl Report {
         outcomes: &[Outcome],
         stop_reason: String,
         client_cpu_s: f64,
+        connect: ConnectTimings,
     ) -> Self {
         let received_per_connection: Vec<u64> = outcomes.iter().map(|outcome| outcome.received).collect();
         let received: u64 = received_per_connection.iter().sum();
         let mut latencies: Vec<f64> = outcomes.iter().flat_map(|outcome| outcome.latencies.iter().copied()).collect();
         let mut schedule: Vec<f64> =
             outcomes.iter().flat_map(|outcome| outcome.schedule_latencies.iter().copied()).collect();
+        let mut last_frames = last_frame_latencies(outcomes);
         let first_at = outcomes.iter().map(|outcome| outcome.first_at).fold(f64::INFINITY, f64::min);
         let last_receive = outcomes.iter().map(|outcome| outcome.last_receive).fold(0.0, f64::max);
         let span = (received > 0).then_some(last_receive - first_at);
@@ -105,6 +149,9 @@ impl Report {
             },
             client_cpu_s,
             client: "rust",
+            connect,
+            events_seen: last_frames.len(),
+            event_last_frame_ms: Percentiles::of(&mut last_frames),
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct Outcome {
     pub errors: Vec<String>,
     /// Seconds from the server's `at` to the read.
     pub latencies: Vec<f64>,
+    /// The event (sequence number) of each latency, to find each event's last frame.
+    pub sequences: Vec<i64>,
     /// Seconds from the event's scheduled publish time to the read (with `--rate`).
     pub schedule_latencies: Vec<f64>,
     pub first_at: f64,
@@ -136,8 +138,8 @@ impl Subscriber {
         }
     }
 
-    /// Connects, initialises and subscribes (subscription id `"1"`).
-    pub async fn connect(self, url: &str, query: &str) -> Result<(Self, Socket), String> {
+    /// Connects and initialises: returns once the server sent `connection_ack`.
+    pub async fn handshake(self, url: &str) -> Result<(Self, Socket), String> {
         let index = self.outcome.index;
         let fail = |what: &str, error: &dyn std::fmt::Display| format!("connection #{index}: {what}: {error}");
         let mut request = url.into_client_request().map_err(|error| fail("invalid URL", &error))?;
@@ -163,7 +165,17 @@ impl Subscriber {
                 .await
                 .ok_or_else(|| format!("connection #{index}: closed before connection_ack"))?
                 .map_err(|error| fail("read", &error))?;
-            let Message::Text(text) = message else { continue };
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(frame) => {
+                    let reason = frame.map_or_else(
+                        || "no close frame".to_owned(),
+                        |f| format!("code {} {:?}", u16::from(f.code), f.reason.as_str()),
+                    );
+                    return Err(format!("connection #{index}: closed before connection_ack ({reason})"));
+                }
+                _ => continue,
+            };
             let incoming: Incoming = serde_json::from_str(&text).map_err(|error| fail("invalid JSON", &error))?;
             match incoming.kind.as_str() {
                 "connection_ack" => break,
@@ -171,9 +183,16 @@ impl Subscriber {
                 other => return Err(format!("connection #{index}: unexpected {other:?} before connection_ack")),
             }
         }
-        let subscribe = serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
-        socket.send(send(subscribe.to_string())).await.map_err(|error| fail("send", &error))?;
         Ok((self, socket))
+    }
+
+    /// Subscribes (subscription id `"1"`) on an acknowledged connection.
+    pub async fn subscribe(&self, socket: &mut Socket, query: &str) -> Result<(), String> {
+        let subscribe = serde_json::json!({"id": "1", "type": "subscribe", "payload": {"query": query}});
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .map_err(|error| format!("connection #{}: send: {error}", self.outcome.index))
     }
 
     /// Receives until told to stop (or the connection ends); returns what was measured.
@@ -244,6 +263,7 @@ impl Subscriber {
     fn on_next(&mut self, at: f64, sequence: i64, now: f64) {
         let outcome = &mut self.outcome;
         outcome.latencies.push(now - at);
+        outcome.sequences.push(sequence);
         if self.rate > 0.0 {
             let base = *self.schedule_base.get_or_insert(at - sequence as f64 / self.rate);
             outcome.schedule_latencies.push(now - base - sequence as f64 / self.rate);

@@ -56,6 +56,9 @@ async function runPublish(request) {
   const rate = Number(request.rate ?? 0);
   const count = request.duration != null ? Math.round(rate * Number(request.duration)) : Number(request.count ?? 1);
   const room = String(request.room ?? "bench");
+  // With `rooms`, event i goes to room `<room>-<i mod rooms>` (one subscriber per room).
+  const rooms = Number(request.rooms ?? 0);
+  const roomOf = (sequence) => (rooms > 0 ? `${room}-${sequence % rooms}` : room);
   const text = String(request.text ?? "hello from the benchmark");
   const start = performance.now() / 1000;
   let maxLag = 0;
@@ -66,7 +69,7 @@ async function runPublish(request) {
       if (delay > 0) await sleep(delay * 1000);
       else maxLag = Math.max(maxLag, -delay);
     }
-    await publishOne(room, sequence, text);
+    await publishOne(roomOf(sequence), sequence, text);
     published += 1;
     if (rate <= 0 || performance.now() / 1000 >= start + (sequence + 1) / rate) await yieldToTheLoop();
   }

@@ -99,6 +99,9 @@ struct PublishRequest {
     duration: Option<f64>,
     #[serde(default = "default_text")]
     text: String,
+    /// With `rooms > 0`, event `i` goes to room `<room>-<i mod rooms>` (one subscriber per room).
+    #[serde(default)]
+    rooms: u64,
 }
 
 fn default_room() -> String {
@@ -123,7 +126,14 @@ async fn publish_loop(State(hub): State<Arc<Hub>>, Json(request): Json<PublishRe
         Some(duration) => (request.rate * duration).round() as u64,
         None => request.count,
     };
-    let sender = hub.sender(&request.room);
+    let senders: Vec<(String, broadcast::Sender<Message>)> = if request.rooms > 0 {
+        (0..request.rooms)
+            .map(|index| format!("{}-{index}", request.room))
+            .map(|room| (room.clone(), hub.sender(&room)))
+            .collect()
+    } else {
+        vec![(request.room.clone(), hub.sender(&request.room))]
+    };
     let start = Instant::now();
     let mut max_lag = 0.0_f64;
     let mut published = 0_u64;
@@ -137,9 +147,10 @@ async fn publish_loop(State(hub): State<Arc<Hub>>, Json(request): Json<PublishRe
                 max_lag = max_lag.max((now - due).as_secs_f64());
             }
         }
+        let (room, sender) = &senders[(sequence % senders.len() as u64) as usize];
         let message = Message {
             id: ID(sequence.to_string()),
-            room: request.room.clone(),
+            room: room.clone(),
             text: request.text.clone(),
             author: "bench".to_owned(),
             at: now_seconds(),
