@@ -226,14 +226,14 @@ class NativeServer:
             call.fail()
             return
         answer = connection.host.on_connect(call.payload, _request_info(call.request))
-        if isinstance(answer, Coroutine):
+        if isinstance(answer, asyncio.Future):
             # Cancelled (the call then reads as failed) if the connection goes meanwhile.
             connection.spawn(self._await_connect(call, connection, answer))
         else:
             self._answer_connect(call, connection, answer)
 
     async def _await_connect(
-        self, call: ConnectCall, connection: NativeConnection, answer: Coroutine[Any, Any, ConnectAnswer]
+        self, call: ConnectCall, connection: NativeConnection, answer: asyncio.Future[ConnectAnswer]
     ) -> None:
         self._answer_connect(call, connection, await answer)
 

@@ -220,7 +220,7 @@ class GraphQLTransportWSHandler:
 
     async def _authenticate(self, action: SessionAuthenticate) -> None:
         answer = self.host.on_connect(action.payload, self.websocket.request_info)
-        if isinstance(answer, Coroutine):
+        if isinstance(answer, asyncio.Future):
             # An async on_connect runs beside the reader: a second init still gets 4429, and a
             # subscribe sent before its decision gets 4401, as in the reference server.
             self._spawn(self._await_connect(answer))
@@ -228,7 +228,7 @@ class GraphQLTransportWSHandler:
             # A plain one is decided before the next message is read.
             await self._answer_connect(answer)
 
-    async def _await_connect(self, answer: Coroutine[Any, Any, ConnectAnswer]) -> None:
+    async def _await_connect(self, answer: asyncio.Future[ConnectAnswer]) -> None:
         await self._answer_connect(await answer)
 
     async def _answer_connect(self, answer: ConnectAnswer) -> None:

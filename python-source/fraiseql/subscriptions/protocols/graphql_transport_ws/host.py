@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +106,7 @@ class ConnectionHost:
         self._counted_user: object = None
         #: An async ``on_connect`` still running (cancelled when the connection goes).
         self._pending_hook: asyncio.Future[Any] | None = None
+        self._pending_answer: asyncio.Future[ConnectAnswer] | None = None
         self.released = False
 
     def log_fields(self) -> dict[str, object]:
@@ -114,8 +115,9 @@ class ConnectionHost:
     def release(self) -> None:
         """The connection is gone: abandon a pending ``on_connect``, uncount its user."""
         self.released = True
-        if self._pending_hook is not None:
-            self._pending_hook.cancel()
+        for pending in (self._pending_hook, self._pending_answer):
+            if pending is not None:
+                pending.cancel()
         if self._counted_user is not None:
             self.manager.release_user(self._counted_user)
             self._counted_user = None
@@ -124,9 +126,9 @@ class ConnectionHost:
 
     def on_connect(
         self, payload: dict[str, Any] | None, request: RequestInfo
-    ) -> ConnectAnswer | Coroutine[Any, Any, ConnectAnswer]:
-        """The answer to ``connection_init``: at once for a plain (or no) hook, a coroutine to
-        await for an async one (run it as a task of the connection, cancelled if it goes)."""
+    ) -> ConnectAnswer | asyncio.Future[ConnectAnswer]:
+        """The answer to ``connection_init``: at once for a plain (or no) hook, a task to await
+        for an async one (already running; :meth:`release` cancels it if the connection goes)."""
         self.client = request.client[0] if request.client else None
         hook = self.manager.config.on_connect
         if hook is None:
@@ -136,10 +138,11 @@ class ConnectionHost:
         except Exception as error:
             return self._refusal(error)
         if inspect.isawaitable(result):
-            # A task of its own, so a connection closed before it ran cancels it (never leaves
-            # a coroutine unawaited).
+            # Tasks, both the hook and the decision after it, so that a connection closed before
+            # they ran cancels them and never leaves a coroutine unawaited.
             self._pending_hook = asyncio.ensure_future(result)
-            return self._await_hook(self._pending_hook)
+            self._pending_answer = asyncio.ensure_future(self._await_hook(self._pending_hook))
+            return self._pending_answer
         return self._decide(result)
 
     async def _await_hook(self, pending: Awaitable[object]) -> ConnectAnswer:
@@ -148,7 +151,7 @@ class ConnectionHost:
         except Exception as error:
             return self._refusal(error)
         finally:
-            self._pending_hook = None
+            self._pending_hook = self._pending_answer = None
         return self._decide(result)
 
     def _refusal(self, error: Exception) -> ConnectAnswer:
