@@ -9,8 +9,13 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, Notify};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
+
+/// Each connection's read buffer: frames here are a few hundred bytes, and tungstenite zeroes the
+/// free part of the buffer on every read.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 use crate::report::now_seconds;
 
@@ -148,8 +153,13 @@ impl Subscriber {
         let port = request.uri().port_u16().unwrap_or(80);
         let stream = TcpStream::connect((host.as_str(), port)).await.map_err(|error| fail("connect", &error))?;
         stream.set_nodelay(true).map_err(|error| fail("TCP_NODELAY", &error))?;
-        let (mut socket, response) =
-            tokio_tungstenite::client_async(request, stream).await.map_err(|error| fail("handshake", &error))?;
+        // tungstenite's default read buffer (128 KiB) is zeroed as it is filled: with thousands
+        // of connections each receiving one small frame, clearing it was most of the client's
+        // CPU (perf: memset), so the client, not the server, set the last-frame time.
+        let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES);
+        let (mut socket, response) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(|error| fail("handshake", &error))?;
         let selected = response.headers().get("Sec-WebSocket-Protocol").and_then(|value| value.to_str().ok());
         if selected != Some(PROTOCOL) {
             return Err(format!("connection #{index}: server selected subprotocol {selected:?}"));
