@@ -1,6 +1,6 @@
 """What the full benchmark run measures (``bench_suite.py --plan``): the scenarios' sizes and rates.
 
-``full`` is the run the report comes from (about 25 minutes on a 2-core machine); ``quick``
+``full`` is the run the report comes from (about 13 minutes on a 2-core machine); ``quick``
 runs every scenario for every system with fewer rates and shorter spans (a few minutes), to
 check that everything works; ``smoke`` is the test suite's seconds-long variant (tiny numbers:
 nothing it prints is a figure).
