@@ -9,7 +9,7 @@ from typing import Any
 from suite_plan import keeps_up
 from suite_tables import table
 
-FRAISEQL_SERVERS = ("fraiseql", "fraiseql-serve", "fraiseql-native")
+FRAISEQL_SERVERS = ("fraiseql", "fraiseql-serve", "fraiseql-websockets", "fraiseql-native")
 KIB = 1024
 
 Row = list[str]

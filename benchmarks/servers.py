@@ -32,6 +32,8 @@ APPS = {
     "fraiseql-serve": "serve_fraiseql.py",
     # The same app's subscriptions on the native transport (serve_native.py: manager.serve()).
     "fraiseql-native": "serve_native.py",
+    # The same app's subscriptions on the `websockets` integration (serve_websockets.py).
+    "fraiseql-websockets": "serve_websockets.py",
     "strawberry": "strawberry_app:app",
     # The graphql-ws reference server on Node (peers/graphql-ws-node/server.mjs).
     "graphql-ws-node": "peers/graphql-ws-node/server.mjs",
@@ -39,7 +41,9 @@ APPS = {
     "async-graphql": "FRAISEQL_PEER_ASYNC_GRAPHQL",
 }
 #: The servers written in Python (profiled with py-spy); the others are profiled with perf.
-PYTHON_SERVERS = ("fraiseql", "fraiseql-serve", "strawberry")
+PYTHON_SERVERS = ("fraiseql", "fraiseql-serve", "fraiseql-websockets", "strawberry")
+#: The servers whose graphql-transport-ws endpoint has a port of its own, beside the HTTP one.
+SEPARATE_WS_PORT = ("fraiseql-native", "fraiseql-websockets")
 HOST = "127.0.0.1"
 
 #: Every child process started, so that none outlives the benchmark.
@@ -78,7 +82,7 @@ def rss_bytes_of(pid: int) -> int:
 
 
 def server_command(server: str, port: int, ws_port: int, node_flags: Sequence[str] = ()) -> list[str]:
-    """The command line of ``server`` (``ws_port`` differs from ``port`` for fraiseql-native only)."""
+    """The command line of ``server`` (``ws_port`` differs from ``port`` for ``SEPARATE_WS_PORT``)."""
     if server == "fraiseql-serve":
         return [sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port)]
     if server == "async-graphql":
@@ -89,7 +93,7 @@ def server_command(server: str, port: int, ws_port: int, node_flags: Sequence[st
     if server == "graphql-ws-node":
         script = str(BENCH_DIR / APPS[server])
         return ["node", *node_flags, script, "--host", HOST, "--port", str(port)]
-    if server == "fraiseql-native":
+    if server in SEPARATE_WS_PORT:
         return [
             sys.executable, str(BENCH_DIR / APPS[server]), "--host", HOST, "--port", str(port),
             "--ws-port", str(ws_port),
@@ -253,7 +257,7 @@ async def running(
     if name not in APPS:
         raise ValueError(f"unknown server {name!r} (known: {', '.join(APPS)})")
     port = free_port()
-    ws_port = free_port() if name == "fraiseql-native" else port
+    ws_port = free_port() if name in SEPARATE_WS_PORT else port
     with tempfile.TemporaryFile() as log:
         process = await start(server_command(name, port, ws_port, node_flags), log, env)
         try:

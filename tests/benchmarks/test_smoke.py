@@ -65,7 +65,7 @@ def load_client_binary() -> Path:
 def test_every_scenario_of_the_full_run_runs(tmp_path: Path) -> None:
     """``bench_suite.py --plan smoke``: every scenario against every FraiseQL server, with the
     report, the seed targets and the plots written from the results."""
-    servers = ("fraiseql", "fraiseql-serve", "fraiseql-native")
+    servers = ("fraiseql", "fraiseql-serve", "fraiseql-websockets", "fraiseql-native")
     env = {**os.environ, "FRAISEQL_LOAD_CLIENT": str(load_client_binary())}
     command = [sys.executable, "bench_suite.py", "--plan", "smoke", "--servers", ",".join(servers)]
     done = subprocess.run(
